@@ -1,0 +1,79 @@
+"""System checks for the ``REST_FRAMEWORK_BULK`` setting."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import checks
+
+from .settings import DEFAULTS
+
+POSITIVE_INTEGERS = (
+    "MAX_ITEMS",
+    "BATCH_SIZE",
+    "RETRIEVE_ASYNC_THRESHOLD",
+    "ASYNC_THRESHOLD",
+    "CSV_MAX_FILE_SIZE",
+    "JOB_RETENTION",
+    "JOB_MAX_ERRORS",
+)
+BOOLEANS = ("LOCK_ROWS", "ALLOW_LENIENT")
+
+
+@checks.register()
+def check_settings(app_configs=None, **kwargs):
+    user_settings = getattr(settings, "REST_FRAMEWORK_BULK", {})
+    if not isinstance(user_settings, dict):
+        return [
+            checks.Error(
+                "REST_FRAMEWORK_BULK must be a dict.",
+                hint="Set REST_FRAMEWORK_BULK = {...} with the keys listed in the settings reference.",
+                id="rest_framework_bulk.E001",
+            )
+        ]
+    errors = []
+    for key in user_settings:
+        if key not in DEFAULTS:
+            errors.append(
+                checks.Error(
+                    f"REST_FRAMEWORK_BULK has an unknown key {key!r}.",
+                    hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                    id="rest_framework_bulk.E002",
+                )
+            )
+    for key in POSITIVE_INTEGERS:
+        value = user_settings.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(
+                checks.Error(
+                    f"REST_FRAMEWORK_BULK[{key!r}] must be a positive integer, not {value!r}.",
+                    hint=f"The default is {DEFAULTS[key]!r}.",
+                    id="rest_framework_bulk.E003",
+                )
+            )
+    for key in BOOLEANS:
+        value = user_settings.get(key, DEFAULTS[key])
+        if not isinstance(value, bool):
+            errors.append(
+                checks.Error(
+                    f"REST_FRAMEWORK_BULK[{key!r}] must be True or False, not {value!r}.",
+                    hint=f"The default is {DEFAULTS[key]!r}.",
+                    id="rest_framework_bulk.E004",
+                )
+            )
+    if user_settings.get("SAVE_PER_ITEM") not in (None, True, False):
+        errors.append(
+            checks.Error(
+                "REST_FRAMEWORK_BULK['SAVE_PER_ITEM'] must be None, True or False.",
+                hint="None saves item by item only for models that need it (custom save(), signals).",
+                id="rest_framework_bulk.E005",
+            )
+        )
+    if not isinstance(user_settings.get("CSV_NULL_VALUE", DEFAULTS["CSV_NULL_VALUE"]), str):
+        errors.append(
+            checks.Error(
+                "REST_FRAMEWORK_BULK['CSV_NULL_VALUE'] must be a string.",
+                hint='The default is "#N/A".',
+                id="rest_framework_bulk.E006",
+            )
+        )
+    return errors

@@ -1,0 +1,381 @@
+"""
+One bulk action of one view, from raw items to per-item outcomes.
+
+``BulkOperation`` is the engine every bulk path runs: the list-route views,
+the ``/bulk/`` endpoint and the job worker. It
+
+1. checks the envelope (a list, at most ``MAX_ITEMS`` items);
+2. finds the targets of updates and deletes in
+   ``view.filter_queryset(view.get_queryset())``, locked in primary-key order;
+3. runs ``view.check_object_permissions()`` on every target;
+4. validates through the view's serializer (a ``BulkListSerializer``);
+5. writes through the view's ``perform_bulk_*`` hooks;
+
+all in one transaction. By default any failure rejects the whole request
+and nothing is written (``BulkError``); with ``lenient=True`` valid items are
+written and the others reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import models, router, transaction
+from django.utils.translation import gettext as _
+
+from . import lookups
+from .exceptions import BulkError, ItemError, RequestError, TooManyItems
+from .serializers import BulkListSerializer
+from .settings import api_settings
+
+try:  # Django 4.2+
+    from django.core.exceptions import FullResultSet
+except ImportError:  # pragma: no cover
+    FullResultSet = None
+
+CREATE = "create"
+UPDATE = "update"
+PARTIAL_UPDATE = "partial_update"
+DESTROY = "destroy"
+ACTIONS = (CREATE, UPDATE, PARTIAL_UPDATE, DESTROY)
+
+DONE = {CREATE: "created", UPDATE: "updated", PARTIAL_UPDATE: "updated", DESTROY: "deleted"}
+
+
+class ItemResult:
+    """The outcome of one item."""
+
+    __slots__ = ("index", "status", "pk", "lookup", "code", "detail", "codes", "instance")
+
+    def __init__(self, index, status, *, pk=None, lookup=None, code=None, detail=None, codes=None, instance=None):
+        self.index = index
+        self.status = status
+        self.pk = pk
+        self.lookup = lookup
+        self.code = code
+        self.detail = detail
+        self.codes = codes
+        self.instance = instance
+
+    @property
+    def ok(self) -> bool:
+        return self.code is None
+
+    def as_dict(self) -> dict:
+        data: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.pk is not None:
+            data["id"] = lookups.display(self.pk)
+        if self.lookup is not None and self.pk is None:
+            data["lookup"] = self.lookup
+        if self.code is not None:
+            data["code"] = self.code
+            data["detail"] = self.detail
+            if self.codes is not None:
+                data["codes"] = self.codes
+        return data
+
+
+class BulkResult:
+    """What a bulk operation did, item by item."""
+
+    def __init__(self, action: str, total: int, *, dry_run: bool = False, serializer=None):
+        self.action = action
+        self.total = total
+        self.dry_run = dry_run
+        self.serializer = serializer
+        self.items: list[ItemResult] = []
+
+    def add_error(self, error: ItemError) -> None:
+        status = "invalid" if error.code in ("invalid", "invalid_lookup", "missing_lookup", "duplicate_lookup") else error.code
+        self.items.append(
+            ItemResult(error.index, status, lookup=error.lookup, code=error.code, detail=error.detail, codes=error.codes)
+        )
+
+    def add_done(self, index: int, instance: models.Model, status: str) -> None:
+        self.items.append(ItemResult(index, status, pk=instance.pk, instance=instance))
+
+    def sort(self) -> None:
+        self.items.sort(key=lambda item: item.index)
+
+    @property
+    def succeeded(self) -> list[ItemResult]:
+        return [item for item in self.items if item.ok]
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [item for item in self.items if not item.ok]
+
+    @property
+    def instances(self) -> list[models.Model]:
+        return [item.instance for item in self.items if item.ok and item.instance is not None]
+
+    def ids(self, status: str) -> list:
+        return [lookups.display(item.pk) for item in self.items if item.status == status]
+
+    def summary(self, data: Sequence | None = None) -> dict:
+        """The result body: the original django-bulk-drf summary plus per-item results."""
+        errors = []
+        for item in self.failed:
+            entry = {"index": item.index, "code": item.code, "error": describe(item.detail)}
+            if data is not None and 0 <= item.index < len(data):
+                entry["data"] = data[item.index]
+            errors.append(entry)
+        prefix = "would_" if self.dry_run else ""
+        return {
+            "total_items": self.total,
+            "success_count": len(self.succeeded),
+            "error_count": len(self.failed),
+            "dry_run": self.dry_run,
+            "errors": errors,
+            "created_ids": self.ids(prefix + "created") if not self.dry_run else [],
+            "updated_ids": self.ids(prefix + "updated"),
+            "deleted_ids": self.ids(prefix + "deleted"),
+            "items": [item.as_dict() for item in self.items],
+        }
+
+
+def describe(detail: Any) -> str:
+    """A one-line text for an error detail, as django-bulk-drf's ``error``."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, messages in detail.items():
+            text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else describe(messages)
+            parts.append(f"{field}: {text}")
+        return " ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(describe(item) for item in detail)
+    return str(detail)
+
+
+def narrowed(queryset: models.QuerySet, filtered: models.QuerySet) -> bool:
+    """Whether ``filtered`` selects fewer rows than ``queryset`` could.
+
+    Compares the ``WHERE`` clauses, not the objects: filter backends such as
+    django-filter return a new queryset even when they filter nothing.
+    """
+    if queryset is filtered:
+        return False
+    return _where(queryset) != _where(filtered)
+
+
+def _where(queryset: models.QuerySet):
+    query = queryset.query
+    compiler = query.get_compiler(queryset.db)
+    try:
+        sql, params = compiler.compile(query.where)
+    except EmptyResultSet:
+        return ("<empty>", ())
+    except Exception as exc:
+        if FullResultSet is not None and isinstance(exc, FullResultSet):
+            return ("", ())
+        raise
+    return (sql, tuple(str(param) for param in params))
+
+
+class BulkOperation:
+    """Run one bulk ``action`` for ``view`` on a list of items.
+
+    ``view`` is a view instance with its ``request`` set (as DRF sets it when
+    it dispatches, or as the job worker rebuilds it).
+    """
+
+    def __init__(self, view, action: str, *, lenient: bool = False, dry_run: bool = False):
+        assert action in ACTIONS, f"`action` must be one of {ACTIONS}, not {action!r}."
+        self.view = view
+        self.action = action
+        self.lenient = lenient
+        self.dry_run = dry_run
+
+    @property
+    def max_items(self) -> int:
+        return getattr(self.view, "bulk_max_items", None) or api_settings.MAX_ITEMS
+
+    @property
+    def batch_size(self) -> int:
+        return getattr(self.view, "bulk_batch_size", None) or api_settings.BATCH_SIZE
+
+    def run(self, data: Any, *, start_index: int = 0) -> BulkResult:
+        items = self.check_items(data)
+        queryset = self.view.get_queryset()
+        using = router.db_for_write(queryset.model)
+        with transaction.atomic(using=using):
+            if self.action == CREATE:
+                result = self.create(items, start_index)
+            elif self.action == DESTROY:
+                result = self.destroy(items, start_index, queryset)
+            else:
+                result = self.update(items, start_index, queryset, partial=self.action == PARTIAL_UPDATE)
+            if self.dry_run:
+                transaction.set_rollback(True, using=using)
+        result.sort()
+        return result
+
+    def check_items(self, data: Any) -> list:
+        if data is None:
+            data = []
+        if not isinstance(data, list):
+            if self.action == DESTROY and data in ({}, ""):
+                data = []
+            else:
+                raise RequestError(
+                    _("Expected a list of items but got %(type)s.") % {"type": type(data).__name__},
+                    "not_a_list",
+                )
+        if len(data) > self.max_items:
+            raise TooManyItems(len(data), self.max_items)
+        return data
+
+    # Serializers --------------------------------------------------------
+
+    def get_serializer(self, *args, **kwargs) -> BulkListSerializer:
+        kwargs["many"] = True
+        serializer = self.view.get_serializer(*args, **kwargs)
+        if not isinstance(serializer, BulkListSerializer):
+            # A serializer without `list_serializer_class = BulkListSerializer`
+            # still gets batched, atomic writes.
+            kwargs.pop("many")
+            kwargs.setdefault("context", serializer.context)
+            serializer = BulkListSerializer(*args, child=serializer.child, **kwargs)
+        serializer.lenient = self.lenient
+        return serializer
+
+    def lookup_field(self) -> str:
+        serializer_class = self.view.get_serializer_class()
+        return getattr(getattr(serializer_class, "Meta", None), "update_lookup_field", lookups.DEFAULT_LOOKUP_FIELD)
+
+    # Actions ------------------------------------------------------------
+
+    def create(self, items: list, start: int) -> BulkResult:
+        serializer = self.get_serializer(data=items)
+        serializer.bulk_indexes = [start + index for index in range(len(items))]
+        result = BulkResult(CREATE, len(items), dry_run=self.dry_run, serializer=serializer)
+        self.validate(serializer, result)
+        self.save(serializer, result, self.view.perform_bulk_create, CREATE)
+        return result
+
+    def update(self, items: list, start: int, queryset, *, partial: bool) -> BulkResult:
+        action = PARTIAL_UPDATE if partial else UPDATE
+        result = BulkResult(action, len(items), dry_run=self.dry_run)
+        filtered = self.view.filter_queryset(queryset)
+        targets, errors = self.find(items, start, filtered, scalars=False)
+        for error in errors:
+            result.add_error(error)
+        positions = [index for index, target in enumerate(targets) if target is not None]
+        if errors and not self.lenient:
+            raise BulkError(errors, len(items))
+        instances = [targets[index] for index in positions]
+        serializer = self.get_serializer(instances, data=[items[index] for index in positions], partial=partial)
+        serializer.bulk_targets = instances
+        serializer.bulk_indexes = [start + index for index in positions]
+        result.serializer = serializer
+        self.validate(serializer, result)
+        self.save(serializer, result, self.view.perform_bulk_update, action)
+        return result
+
+    def destroy(self, items: list, start: int, queryset) -> BulkResult:
+        result = BulkResult(DESTROY, len(items), dry_run=self.dry_run)
+        filtered = self.view.filter_queryset(queryset)
+        if items:
+            targets, errors = self.find(items, start, filtered, scalars=True)
+        else:
+            if not self.view.allow_bulk_destroy(queryset, filtered):
+                raise RequestError(
+                    _(
+                        "A bulk delete must name the objects to delete: send a list of "
+                        "lookup values in the body, or narrow the list with query parameters."
+                    ),
+                    "unfiltered_delete",
+                )
+            targets = lookups.fetch_all(
+                filtered, limit=self.max_items, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
+            )
+            if len(targets) > self.max_items:
+                raise TooManyItems(len(targets), self.max_items)
+            result.total = len(targets)
+            errors = self.check_permissions(targets, [start + i for i in range(len(targets))], [obj.pk for obj in targets])
+        for error in errors:
+            result.add_error(error)
+        if errors and not self.lenient:
+            raise BulkError(errors, result.total)
+        failed = {error.index for error in errors}
+        doomed = [
+            (start + index, target)
+            for index, target in enumerate(targets)
+            if target is not None and start + index not in failed
+        ]
+        if self.dry_run:
+            for index, target in doomed:
+                result.add_done(index, target, "would_delete")
+            return result
+        if doomed:
+            model = queryset.model
+            pks = [target.pk for _, target in doomed]
+            self.view.perform_bulk_destroy(model._base_manager.db_manager(queryset.db).filter(pk__in=pks))
+        for index, target in doomed:
+            result.add_done(index, target, "deleted")
+        return result
+
+    # Steps --------------------------------------------------------------
+
+    def find(self, items: list, start: int, queryset, *, scalars: bool):
+        """Targets lined up with ``items`` (``None`` where not found) and the errors."""
+        lookup_field = self.lookup_field()
+        model_field = lookups.get_model_field(queryset.model, lookup_field)
+        values, errors = lookups.lookup_values(items, lookup_field, model_field, scalars=scalars)
+        for error in errors:
+            error.index += start
+        found = lookups.fetch(
+            queryset, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
+        )
+        targets = []
+        indexes, objects, shown = [], [], []
+        for index, value in enumerate(values):
+            obj = found.get(value) if value is not None else None
+            if value is not None and obj is None:
+                errors.append(lookups.not_found(start + index, lookup_field, value))
+            elif obj is not None:
+                indexes.append(start + index)
+                objects.append(obj)
+                shown.append(value)
+            targets.append(obj)
+        denied = self.check_permissions(objects, indexes, shown)
+        if denied:
+            refused = {error.index for error in denied}
+            targets = [None if start + index in refused else target for index, target in enumerate(targets)]
+            errors.extend(denied)
+        return targets, errors
+
+    def check_permissions(self, objects, indexes, shown) -> list[ItemError]:
+        return lookups.check_object_permissions(self.view, objects, indexes, shown)
+
+    def validate(self, serializer: BulkListSerializer, result: BulkResult) -> None:
+        if not serializer.is_valid() and not self.lenient:
+            if not serializer.item_errors:
+                # The list as a whole (e.g. a list-level validator) was refused.
+                raise RequestError(describe(serializer.errors), "invalid")
+            raise BulkError(serializer.item_errors, result.total)
+
+    def save(self, serializer: BulkListSerializer, result: BulkResult, perform, action: str) -> None:
+        for error in serializer.item_errors:
+            result.add_error(error)
+        done = DONE[action]
+        if self.dry_run:
+            positions = serializer.bulk_indexes or list(range(len(serializer.validated_indexes)))
+            targets = serializer.bulk_targets
+            for index in serializer.validated_indexes:
+                instance = targets[index] if targets is not None else None
+                item = ItemResult(positions[index], "would_" + ("create" if action == CREATE else "update"))
+                if instance is not None:
+                    item.pk = instance.pk
+                result.items.append(item)
+            return
+        if not serializer.validated_indexes:
+            return
+        known = len(serializer.item_errors)
+        perform(serializer)
+        for error in serializer.item_errors[known:]:
+            result.add_error(error)
+        for index, instance, status in serializer.saved:
+            result.add_done(index, instance, status or done)

@@ -1,0 +1,402 @@
+"""
+Serializers for bulk writes.
+
+``BulkListSerializer`` is DRF's ``ListSerializer`` that can update: each item
+is validated against its own instance (so unique validators work), related
+fields and unique checks cost one query per batch instead of one per item,
+and writes go out in batches. Use it as the ``list_serializer_class`` of a
+``BulkSerializerMixin`` model serializer::
+
+    class ItemSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+        class Meta:
+            model = Item
+            fields = "__all__"
+            list_serializer_class = BulkListSerializer
+            update_lookup_field = "id"  # the default
+
+It needs no view or request: ``ItemSerializer(queryset, data=[...], many=True)``
+works in a shell, a test or a job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import DataError, IntegrityError, connections, models, router, transaction
+from django.db.models.signals import post_save, pre_save
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.serializers import ListSerializer, raise_errors_on_nested_writes
+from rest_framework.settings import api_settings as drf_settings
+from rest_framework.utils import html, model_meta
+
+from . import lookups, writers
+from .exceptions import BulkError, ItemError
+from .settings import api_settings
+from .validation import BatchValidation, chunks, unique_constraint_validators
+
+__all__ = ["BulkListSerializer", "BulkSerializerMixin"]
+
+
+class BulkSerializerMixin:
+    """Put the lookup value back into ``validated_data`` for bulk updates.
+
+    DRF drops read-only fields such as ``id`` from ``validated_data``;
+    djangorestframework-bulk put it back so that code in ``update()`` could
+    read it, and so does this mixin, converted to the field's type.
+    """
+
+    _bulk_lookup: tuple[str, Any] | None = None
+
+    def to_internal_value(self, data):
+        ret = super().to_internal_value(data)
+        if self._bulk_lookup is not None:
+            name, value = self._bulk_lookup
+            ret[name] = value
+        return ret
+
+
+class BulkListSerializer(ListSerializer):
+    """A ``ListSerializer`` that creates and updates in batches.
+
+    Pass a queryset (or a list of instances lined up with the data) as the
+    instance to update; each item names its object by the child's
+    ``Meta.update_lookup_field``.
+    """
+
+    # Kept for code written against djangorestframework-bulk; the child's
+    # ``Meta.update_lookup_field`` is what counts.
+    update_lookup_field = lookups.DEFAULT_LOOKUP_FIELD
+
+    default_error_messages = {
+        "conflict": _("This item conflicts with existing data (a unique or related-object constraint failed)."),
+        "data_error": _("A value of this item does not fit its database column."),
+    }
+
+    #: Write valid items and report the others instead of rejecting them all.
+    lenient = False
+    #: A list of instances lined up with the data, set by a view that already
+    #: resolved (and permission-checked) the targets.
+    bulk_targets: list | None = None
+    #: Original positions of the items, when the data is a subset of a request.
+    bulk_indexes: list[int] | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.item_errors: list[ItemError] = []
+        self.validated_indexes: list[int] = []
+        self.saved: list[tuple[int, models.Model, str]] = []
+
+    # Settings -----------------------------------------------------------
+
+    @property
+    def bulk_view(self):
+        return self.context.get("view")
+
+    @property
+    def batch_size(self) -> int:
+        return getattr(self.bulk_view, "bulk_batch_size", None) or api_settings.BATCH_SIZE
+
+    @property
+    def model(self):
+        return getattr(getattr(self.child, "Meta", None), "model", None)
+
+    @property
+    def db(self) -> str:
+        return router.db_for_write(self.model) if self.model is not None else "default"
+
+    def position(self, index: int) -> int:
+        return self.bulk_indexes[index] if self.bulk_indexes is not None else index
+
+    # Validation ---------------------------------------------------------
+
+    def run_child_validation(self, data):
+        """Validate one item; ``self.child.instance`` is already its own instance."""
+        return self.child.run_validation(data)
+
+    def to_internal_value(self, data):
+        if html.is_html_input(data):
+            data = html.parse_html_list(data, default=[])
+        if not isinstance(data, list):
+            message = self.error_messages["not_a_list"].format(input_type=type(data).__name__)
+            raise ValidationError({drf_settings.NON_FIELD_ERRORS_KEY: [message]}, code="not_a_list")
+        if not self.allow_empty and len(data) == 0:
+            raise ValidationError(
+                {drf_settings.NON_FIELD_ERRORS_KEY: [self.error_messages["empty"]]}, code="empty"
+            )
+        max_length = getattr(self, "max_length", None)
+        if max_length is not None and len(data) > max_length:
+            message = self.error_messages["max_length"].format(max_length=max_length)
+            raise ValidationError({drf_settings.NON_FIELD_ERRORS_KEY: [message]}, code="max_length")
+        min_length = getattr(self, "min_length", None)
+        if min_length is not None and len(data) < min_length:
+            message = self.error_messages["min_length"].format(min_length=min_length)
+            raise ValidationError({drf_settings.NON_FIELD_ERRORS_KEY: [message]}, code="min_length")
+
+        self.item_errors = []
+        targets = self.get_targets(data)
+        lookup_field = lookups.get_lookup_field(self)
+        attname = None
+        if targets is not None and self.model is not None:
+            attname = lookups.get_model_field(self.model, lookup_field).attname
+        child = self.child
+        extra = unique_constraint_validators(child)
+        if extra:
+            child.validators = [*child.validators, *extra]
+        failed = {error.index for error in self.item_errors}
+        batch = BatchValidation(child, data, targets, self.batch_size)
+
+        ret = []
+        self.validated_indexes = []
+        for index, item in enumerate(data):
+            if index in failed:
+                continue
+            instance = targets[index] if targets is not None else None
+            child.instance = instance
+            child.initial_data = item
+            child._bulk_lookup = (lookup_field, getattr(instance, attname)) if attname and instance else None
+            batch.start(index)
+            try:
+                validated = self.run_child_validation(item)
+            except ValidationError as exc:
+                lookup = lookups.display(child._bulk_lookup[1]) if child._bulk_lookup else None
+                self.item_errors.append(
+                    ItemError(self.position(index), "invalid", exc.detail, codes=exc.get_codes(), lookup=lookup)
+                )
+            else:
+                ret.append(validated)
+                self.validated_indexes.append(index)
+        child.instance = None
+        child._bulk_lookup = None
+
+        if self.item_errors and not self.lenient:
+            self.item_errors.sort(key=lambda error: error.index)
+            raise ValidationError({error.index: self.error_detail(error) for error in self.item_errors})
+        return ret
+
+    @staticmethod
+    def error_detail(error: ItemError):
+        if isinstance(error.detail, (dict, list)):
+            return error.detail
+        return {drf_settings.NON_FIELD_ERRORS_KEY: [error.detail]}
+
+    def get_targets(self, data: Sequence) -> list | None:
+        """The instance each item updates, lined up with ``data``; ``None`` to create.
+
+        A view hands them over in ``bulk_targets``. Given a queryset instead,
+        as in ``ItemSerializer(Item.objects.all(), data=[...], many=True)``,
+        the items are matched to it here.
+        """
+        if self.bulk_targets is not None:
+            return self.bulk_targets
+        if self.instance is None:
+            return None
+        queryset = self.instance
+        if isinstance(queryset, models.Manager):
+            queryset = queryset.all()
+        if not isinstance(queryset, models.QuerySet):
+            instances = list(queryset)
+            assert len(instances) == len(data), (
+                f"`{type(self).__name__}` was given {len(instances)} instances for {len(data)} "
+                "items. Pass a queryset to match items by their lookup field, or a list of "
+                "instances in the same order as the data."
+            )
+            self.bulk_targets = instances
+            return instances
+        lookup_field = lookups.get_lookup_field(self)
+        model_field = lookups.get_model_field(queryset.model, lookup_field)
+        values, errors = lookups.lookup_values(data, lookup_field, model_field)
+        found = lookups.fetch(
+            queryset, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
+        )
+        targets = []
+        for index, value in enumerate(values):
+            obj = found.get(value) if value is not None else None
+            if value is not None and obj is None:
+                errors.append(lookups.not_found(index, lookup_field, value))
+            targets.append(obj)
+        self.item_errors.extend(errors)
+        self.bulk_targets = targets
+        return targets
+
+    # Saving -------------------------------------------------------------
+
+    def save(self, **kwargs):
+        assert hasattr(self, "_errors"), "You must call `.is_valid()` before calling `.save()`."
+        assert not self.errors, "You cannot call `.save()` on a serializer with invalid data."
+        # Guard against incorrect use of `serializer.save(commit=False)`
+        assert "commit" not in kwargs, (
+            "'commit' is not a valid keyword argument to the 'save()' method. "
+            "If you need to access data before committing to the database then "
+            "inspect 'serializer.validated_data' instead. "
+        )
+        validated_data = [{**attrs, **kwargs} for attrs in self.validated_data]
+        self.saved = []
+        with transaction.atomic(using=self.db):
+            if self.bulk_targets is not None:
+                instances = [self.bulk_targets[index] for index in self.validated_indexes]
+                self.instance = self.update(instances, validated_data)
+            else:
+                self.instance = self.create(validated_data)
+        return self.instance
+
+    def create(self, validated_data: list[dict]) -> list:
+        """Create the objects: in batches when ``child.create()`` is ModelSerializer's."""
+        entries = list(zip(self.validated_indexes, validated_data))
+        model = self.model
+        if not self.can_write_in_batches("create", validated_data):
+            return self.write_per_item(entries, lambda attrs, _: self.child.create(attrs), "created")
+        raise_errors_on_nested_writes("create", self.child, validated_data[0] if validated_data else {})
+        objects = [(index, model(**attrs)) for index, attrs in entries]
+
+        def write(batch):
+            writers.insert_rows(model, [obj for _, obj in batch], self.batch_size, self.db)
+
+        return self.write_in_batches(objects, write, "created")
+
+    def update(self, instances: list, validated_data: list[dict]) -> list:
+        """Update ``instances`` (lined up with ``validated_data``)."""
+        entries = list(zip(self.validated_indexes, validated_data, instances))
+        if not self.can_write_in_batches("update", validated_data):
+            return self.write_per_item(
+                [(index, attrs) for index, attrs, _ in entries],
+                lambda attrs, position: self.child.update(entries[position][2], attrs),
+                "updated",
+            )
+        raise_errors_on_nested_writes("update", self.child, validated_data[0] if validated_data else {})
+        model = self.model
+        opts = model._meta
+        auto_now = [f for f in opts.concrete_fields if getattr(f, "auto_now", False)]
+        objects = []
+        columns: dict[int, tuple] = {}
+        for index, attrs, instance in entries:
+            fields = []
+            for name, value in attrs.items():
+                field = opts.get_field(name)
+                if field.primary_key:
+                    continue
+                setattr(instance, name, value)
+                fields.append(field)
+            for field in auto_now:
+                field.pre_save(instance, False)
+                if field not in fields:
+                    fields.append(field)
+            columns[index] = tuple(fields)
+            objects.append((index, instance))
+
+        def write(batch):
+            groups: dict[tuple, list] = {}
+            for index, instance in batch:
+                groups.setdefault(columns[index], []).append(instance)
+            for fields, group in groups.items():
+                writers.update_rows(model, group, fields, self.batch_size, self.db)
+
+        return self.write_in_batches(objects, write, "updated")
+
+    def can_write_in_batches(self, action: str, validated_data: list[dict]) -> bool:
+        """Whether items may be written in batches rather than one ``save()`` each.
+
+        Batches need ModelSerializer's own ``create()``/``update()``, a model
+        without multi-table inheritance and no many-to-many values. A model
+        whose ``save()`` is overridden or that has ``pre_save``/``post_save``
+        receivers is saved item by item, unless the view's
+        ``bulk_save_per_item`` (or the ``SAVE_PER_ITEM`` setting) says
+        otherwise.
+        """
+        child = self.child
+        model = self.model
+        if model is None or not isinstance(child, serializers.ModelSerializer):
+            return False
+        if getattr(type(child), action) is not getattr(serializers.ModelSerializer, action):
+            return False
+        per_item = getattr(self.bulk_view, "bulk_save_per_item", None)
+        if per_item is None:
+            per_item = api_settings.SAVE_PER_ITEM
+        if per_item:
+            return False
+        if per_item is None and (
+            model.save is not models.Model.save
+            or pre_save.has_listeners(model)
+            or post_save.has_listeners(model)
+        ):
+            return False
+        opts = model._meta
+        if opts.concrete_model._meta.parents:
+            return False
+        info = model_meta.get_field_info(model)
+        to_many = {name for name, relation in info.relations.items() if relation.to_many}
+        for attrs in validated_data:
+            for name in attrs:
+                if name in to_many:
+                    return False
+                if action == "update":
+                    try:
+                        field = opts.get_field(name)
+                    except Exception:
+                        return False
+                    if not field.concrete or field.many_to_many:
+                        return False
+        if action == "create":
+            return connections[self.db].features.can_return_rows_from_bulk_insert
+        return True
+
+    def write_in_batches(self, objects: list, write, status: str) -> list:
+        """Run ``write(batch)`` per batch in a savepoint.
+
+        When the database refuses a batch, its items are retried one by one
+        to name the ones at fault.
+        """
+        saved = []
+        for batch in chunks(objects, self.batch_size):
+            try:
+                with transaction.atomic(using=self.db):
+                    write(batch)
+            except (IntegrityError, DataError):
+                for entry in batch:
+                    if self.attempt(entry[0], lambda: write([entry])):
+                        saved.append(entry)
+                self.raise_if_strict()
+            else:
+                saved.extend(batch)
+        self.saved = [(self.position(index), obj, status) for index, obj in saved]
+        return [obj for _, obj in saved]
+
+    def write_per_item(self, entries: list, write_one, status: str) -> list:
+        saved = []
+        for position, (index, attrs) in enumerate(entries):
+            holder = []
+            if self.attempt(index, lambda: holder.append(write_one(attrs, position)), savepoint=self.lenient):
+                saved.append((index, holder[0]))
+        self.raise_if_strict()
+        self.saved = [(self.position(index), obj, status) for index, obj in saved]
+        return [obj for _, obj in saved]
+
+    def attempt(self, index: int, action, savepoint: bool = True) -> bool:
+        """Run ``action``; on a database refusal record an item error."""
+        try:
+            if savepoint:
+                with transaction.atomic(using=self.db):
+                    action()
+            else:
+                action()
+        except IntegrityError:
+            self.item_errors.append(ItemError(self.position(index), "conflict", self.error_messages["conflict"]))
+        except DataError:
+            self.item_errors.append(ItemError(self.position(index), "invalid", self.error_messages["data_error"]))
+        except ValidationError as exc:
+            self.item_errors.append(
+                ItemError(self.position(index), "invalid", exc.detail, codes=exc.get_codes())
+            )
+        else:
+            return True
+        if not savepoint and not self.lenient:
+            self.raise_if_strict()
+        return False
+
+    def raise_if_strict(self) -> None:
+        if self.item_errors and not self.lenient:
+            total = len(self.initial_data) if isinstance(getattr(self, "initial_data", None), list) else 0
+            raise BulkError(self.item_errors, total)
+

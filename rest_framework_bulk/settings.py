@@ -1,0 +1,78 @@
+"""
+Settings for drf-bulk live in one dict in your Django settings::
+
+    REST_FRAMEWORK_BULK = {
+        "MAX_ITEMS": 5000,
+    }
+
+Read them through ``api_settings``, at call time, so that
+``override_settings(REST_FRAMEWORK_BULK=...)`` takes effect::
+
+    from rest_framework_bulk.settings import api_settings
+
+    api_settings.MAX_ITEMS
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from rest_framework.settings import APISettings
+
+DEFAULTS = {
+    # Largest number of items one request may carry, on every verb (a
+    # DELETE counts the rows it would remove). Above it: 413.
+    "MAX_ITEMS": 10_000,
+    # Items validated, fetched and written per batch. Each batch costs a
+    # constant number of queries, so this trades memory for round trips.
+    "BATCH_SIZE": 1000,
+    # Lock the rows an update or delete touches (``SELECT ... FOR UPDATE``,
+    # in primary-key order) so that concurrent bulk requests serialise
+    # instead of deadlocking.
+    "LOCK_ROWS": True,
+    # ``None``: save item by item only when the model needs it (a custom
+    # ``save()``, ``pre_save``/``post_save`` receivers, multi-table
+    # inheritance). ``True``: always item by item. ``False``: always in
+    # batches when the serializer allows it.
+    "SAVE_PER_ITEM": None,
+    # Honour ``Prefer: handling=lenient`` (partial success) from clients.
+    "ALLOW_LENIENT": True,
+    # Bulk GET on the /bulk/ endpoint above this many ids becomes a job.
+    "RETRIEVE_ASYNC_THRESHOLD": 100,
+    # Writes on the /bulk/ endpoint above this many items become a job.
+    "ASYNC_THRESHOLD": 10_000,
+    # Largest CSV upload accepted, in bytes, checked while reading.
+    "CSV_MAX_FILE_SIZE": 10 * 1024 * 1024,
+    # The CSV cell text that means "set this field to null".
+    "CSV_NULL_VALUE": "#N/A",
+    # How jobs run: the embedded runner needs no broker; use
+    # "rest_framework_bulk.jobs.celery.CeleryRunner" to run them on Celery.
+    "JOB_RUNNER": "rest_framework_bulk.jobs.runners.EmbeddedRunner",
+    # How long finished jobs and their result files are kept, in seconds.
+    "JOB_RETENTION": 24 * 60 * 60,
+    # Most item errors kept in a job's result summary (result files have all).
+    "JOB_MAX_ERRORS": 1000,
+}
+
+IMPORT_STRINGS: list[str] = []
+
+
+class BulkAPISettings(APISettings):
+    """DRF's ``APISettings``, reading ``REST_FRAMEWORK_BULK``."""
+
+    @property
+    def user_settings(self):
+        if not hasattr(self, "_user_settings"):
+            self._user_settings = getattr(settings, "REST_FRAMEWORK_BULK", {})
+        return self._user_settings
+
+
+api_settings = BulkAPISettings(None, DEFAULTS, IMPORT_STRINGS)
+
+
+def reload_api_settings(*args, setting, **kwargs):
+    if setting == "REST_FRAMEWORK_BULK":
+        api_settings.reload()
+
+
+setting_changed.connect(reload_api_settings)

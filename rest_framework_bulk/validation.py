@@ -1,0 +1,425 @@
+"""
+Batched validation: what DRF looks up once per item, looked up once per batch.
+
+DRF validates each item of a list on its own. A ``PrimaryKeyRelatedField``
+runs one ``SELECT`` per item, and so does every ``UniqueValidator`` and
+``UniqueTogetherValidator``. ``BatchValidation`` prepares a child serializer
+for one batch of raw items:
+
+* related fields (primary key, slug, and lists of them) are fetched with one
+  query per field, through the field's own ``get_queryset()``;
+* unique validators get a stand-in queryset that answers from one query per
+  constraint, and that also sees the items earlier in the same request, so
+  duplicates inside one payload fail validation instead of the database.
+
+The serializer's own validators, ``validate_<field>()`` and ``validate()``
+still run for every item, and the messages and codes are DRF's own. Anything
+this module cannot answer from the batch falls back to the ordinary query.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connections, models
+from rest_framework import relations
+from rest_framework.fields import SkipField, empty
+from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
+
+
+def chunks(values: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def query_chunk_size(queryset: models.QuerySet, batch_size: int, params_per_value: int = 1) -> int:
+    """How many values one ``__in`` list may hold on the queryset's database."""
+    features = connections[queryset.db].features
+    limit = getattr(features, "max_query_params", None)
+    if limit:
+        return max(1, min(batch_size, (limit - 50) // params_per_value))
+    return batch_size
+
+
+class BatchValidation:
+    """Prepare ``child`` (a ``Serializer``) to validate ``items`` in a batch.
+
+    ``instances`` lines up with ``items`` for updates (``None`` for creates).
+    Call ``start(index)`` before validating each item.
+    """
+
+    def __init__(self, child, items: Sequence, instances: Sequence | None, batch_size: int):
+        self.child = child
+        self.items = items
+        self.instances = instances
+        self.batch_size = batch_size
+        self.index = 0
+        self.prefetch_relations()
+        self.prefetch_unique()
+
+    def start(self, index: int) -> None:
+        self.index = index
+
+    # Related fields -----------------------------------------------------
+
+    def prefetch_relations(self) -> None:
+        for field in self.child.fields.values():
+            if field.read_only:
+                continue
+            if isinstance(field, relations.ManyRelatedField):
+                target = field.child_relation
+                values = self.raw_values(field, many=True)
+            else:
+                target = field
+                values = self.raw_values(field)
+            cache = RelationCache.for_field(target)
+            if cache is not None:
+                cache.fill(values, self.batch_size)
+
+    def raw_values(self, field, many: bool = False) -> list:
+        values = []
+        for item in self.items:
+            if not isinstance(item, dict):
+                continue
+            try:
+                value = field.get_value(item)
+            except Exception:  # a field's get_value() is not ours to judge here
+                continue
+            if value is empty or value is None:
+                continue
+            if many:
+                if isinstance(value, (list, tuple)):
+                    values.extend(value)
+            else:
+                values.append(value)
+        return values
+
+    # Unique validators --------------------------------------------------
+
+    def prefetch_unique(self) -> None:
+        fields = self.child.fields
+        for field in fields.values():
+            if field.read_only or not field.validators:
+                continue
+            validators = list(field.validators)
+            for position, validator in enumerate(validators):
+                if type(validator) is UniqueValidator and validator.lookup == "exact":
+                    source = field.source_attrs[-1] if field.source_attrs else field.source
+                    keys = [self.internal_value(field, item) for item in self.items]
+                    batched = UniqueValidator(
+                        queryset=PrefetchedQuerySet.build(self, validator.queryset, [source], [[key] for key in keys]),
+                        message=validator.message,
+                        lookup=validator.lookup,
+                    )
+                    validators[position] = batched
+            field.validators = validators
+
+        validators = list(self.child.validators)
+        for position, validator in enumerate(validators):
+            if type(validator) is not UniqueTogetherValidator:
+                continue
+            if getattr(validator, "condition", None) is not None:
+                continue
+            try:
+                sources = [fields[name].source for name in validator.fields]
+            except KeyError:
+                continue
+            keys = []
+            for index, item in enumerate(self.items):
+                instance = self.instances[index] if self.instances is not None else None
+                key = []
+                for name, source in zip(validator.fields, sources):
+                    value = self.internal_value(fields[name], item)
+                    if value is empty and instance is not None:
+                        value = getattr(instance, source, None)
+                    key.append(value)
+                keys.append(key)
+            batched = type(validator).__new__(type(validator))
+            batched.__dict__.update(validator.__dict__)
+            batched.queryset = PrefetchedQuerySet.build(self, validator.queryset, sources, keys)
+            validators[position] = batched
+        self.child.validators = validators
+
+    def internal_value(self, field, item) -> Any:
+        """The item's value for ``field`` as validation will see it, or ``empty``."""
+        if not isinstance(item, dict):
+            return empty
+        try:
+            value = field.get_value(item)
+            if value is empty:
+                return empty
+            if value is None:
+                return None
+            return field.to_internal_value(value)
+        except (SkipField, Exception):
+            return empty
+
+
+class RelationCache:
+    """Answers a related field's ``to_internal_value`` from one query per batch."""
+
+    def __init__(self, field, lookup: str, key_field: models.Field, original):
+        self.field = field
+        self.lookup = lookup
+        self.key_field = key_field
+        self.original = original
+        self.objects: dict = {}
+        self.fetched: set = set()
+
+    @classmethod
+    def for_field(cls, field) -> RelationCache | None:
+        existing = getattr(field, "_bulk_relation_cache", None)
+        if existing is not None:
+            return existing
+        kind = type(field).to_internal_value
+        if kind is relations.PrimaryKeyRelatedField.to_internal_value:
+            lookup = "pk"
+        elif kind is relations.SlugRelatedField.to_internal_value:
+            lookup = field.slug_field
+        else:
+            return None
+        queryset = field.get_queryset()
+        if queryset is None:
+            return None
+        try:
+            key_field = (
+                queryset.model._meta.pk if lookup == "pk" else queryset.model._meta.get_field(lookup)
+            )
+        except Exception:
+            return None
+        cache = cls(field, lookup, key_field, field.to_internal_value)
+        cache.queryset = queryset
+        field._bulk_relation_cache = cache
+        field.to_internal_value = types.MethodType(cache.to_internal_value, field)
+        return cache
+
+    def key(self, data):
+        if isinstance(data, bool):
+            raise TypeError
+        if self.lookup == "pk" and getattr(self.field, "pk_field", None) is not None:
+            data = self.field.pk_field.to_internal_value(data)
+        value = self.key_field.to_python(data)
+        if value is None:
+            raise ValueError
+        if isinstance(self.key_field, models.ForeignKey):
+            raise ValueError  # a pk that is itself a relation: let the ordinary path decide
+        return value
+
+    def fill(self, values: Iterable, batch_size: int) -> None:
+        keys = set()
+        for value in values:
+            try:
+                key = self.key(value)
+            except (TypeError, ValueError, DjangoValidationError, Exception):
+                continue
+            if key not in self.fetched:
+                keys.add(key)
+        if not keys:
+            return
+        keys = list(keys)
+        for chunk in chunks(keys, query_chunk_size(self.queryset, batch_size)):
+            lookup = "pk__in" if self.lookup == "pk" else f"{self.lookup}__in"
+            for obj in self.queryset.filter(**{lookup: chunk}):
+                value = obj.pk if self.lookup == "pk" else getattr(obj, self.lookup)
+                if value in self.objects:
+                    # Not unique in this queryset: DRF's get() would say so.
+                    self.objects[value] = None
+                else:
+                    self.objects[value] = obj
+            self.fetched.update(chunk)
+
+    def to_internal_value(self, field, data):
+        try:
+            key = self.key(data)
+        except Exception:
+            return self.original(data)
+        if key not in self.fetched or isinstance(key, str):
+            # Unknown to this batch, or a string the database may compare
+            # differently (collations): ask the database as DRF would.
+            obj = self.objects.get(key)
+            if obj is not None:
+                return obj
+            return self.original(data)
+        obj = self.objects.get(key)
+        if obj is None:
+            if key in self.objects:
+                return self.original(data)
+            if self.lookup == "pk":
+                field.fail("does_not_exist", pk_value=data)
+            field.fail("does_not_exist", slug_name=self.lookup, value=str(data))
+        return obj
+
+
+def _normalise(value, vendor: str):
+    if isinstance(value, models.Model):
+        return value.pk
+    if vendor == "mysql" and isinstance(value, str):
+        # MySQL/MariaDB compare with case-insensitive, pad-space collations.
+        return value.rstrip(" ").casefold()
+    return value
+
+
+class PrefetchedQuerySet:
+    """Stands in for a unique validator's queryset during one batch.
+
+    DRF's validators call ``filter(**values)``, ``exclude(pk=...)`` and
+    ``exists()``. Exact matches on the prefetched fields are answered from
+    memory; anything else runs the real query.
+    """
+
+    def __init__(self, batch, queryset, sources, existing, claims, filters=None, excluded=None):
+        self.batch = batch
+        self.queryset = queryset
+        self.model = queryset.model
+        self.sources = sources
+        self.existing = existing  # key tuple -> set of pks in the database
+        self.claims = claims  # key tuple -> indexes of the items carrying it
+        self.filters = filters or {}
+        self.excluded = excluded or []
+
+    @classmethod
+    def build(cls, batch: BatchValidation, queryset, sources: list[str], keys: list[list]):
+        queryset = queryset.all()
+        vendor = connections[queryset.db].vendor
+        model = queryset.model
+        claims: dict[tuple, list[int]] = {}
+        wanted: list[list] = []
+        for index, key in enumerate(keys):
+            if any(value is empty or value is None for value in key):
+                continue
+            normal = tuple(_normalise(value, vendor) for value in key)
+            if normal not in claims:
+                wanted.append([value.pk if isinstance(value, models.Model) else value for value in key])
+            claims.setdefault(normal, []).append(index)
+        existing: dict[tuple, set] = {}
+        columns = [cls._column(model, source) for source in sources]
+        size = query_chunk_size(queryset, batch.batch_size, len(sources))
+        for chunk in chunks(wanted, size):
+            lookups = {f"{column}__in": {key[i] for key in chunk} for i, column in enumerate(columns)}
+            try:
+                rows = queryset.filter(**lookups).values_list(*columns, "pk")
+                for *values, pk in rows:
+                    normal = tuple(_normalise(value, vendor) for value in values)
+                    existing.setdefault(normal, set()).add(pk)
+            except (TypeError, ValueError, DjangoValidationError):
+                # A value the database cannot compare: leave it to the real query.
+                for key in chunk:
+                    claims.pop(tuple(_normalise(value, vendor) for value in key), None)
+        return cls(batch, queryset, sources, existing, claims)
+
+    @staticmethod
+    def _column(model, source: str) -> str:
+        try:
+            field = model._meta.get_field(source)
+        except Exception:
+            return source
+        return field.attname if getattr(field, "attname", None) else source
+
+    def _copy(self, **changes) -> PrefetchedQuerySet:
+        state = {
+            "filters": dict(self.filters),
+            "excluded": list(self.excluded),
+        }
+        state.update(changes)
+        return PrefetchedQuerySet(
+            self.batch, self.queryset, self.sources, self.existing, self.claims, **state
+        )
+
+    def all(self):
+        return self
+
+    def filter(self, *args, **kwargs):
+        if args:
+            return self.real().filter(*args, **kwargs)
+        filters = dict(self.filters)
+        for lookup, value in kwargs.items():
+            name = lookup[: -len("__exact")] if lookup.endswith("__exact") else lookup
+            if "__" in name:
+                return self.real().filter(**kwargs)
+            filters[name] = value
+        return self._copy(filters=filters)
+
+    def exclude(self, *args, **kwargs):
+        if args or set(kwargs) != {"pk"}:
+            return self.real().exclude(*args, **kwargs)
+        return self._copy(excluded=[*self.excluded, kwargs["pk"]])
+
+    def none(self):
+        return self.queryset.none()
+
+    def real(self) -> models.QuerySet:
+        queryset = self.queryset.filter(**self.filters)
+        for pk in self.excluded:
+            queryset = queryset.exclude(pk=pk)
+        return queryset
+
+    def exists(self) -> bool:
+        if set(self.filters) != set(self.sources):
+            return self.real().exists()
+        vendor = connections[self.queryset.db].vendor
+        key = tuple(_normalise(self.filters[source], vendor) for source in self.sources)
+        indexes = self.claims.get(key)
+        if indexes is None:
+            return self.real().exists()
+        excluded = {_normalise(pk, vendor) for pk in self.excluded}
+        if any(pk not in excluded for pk in self.existing.get(key, ())):
+            return True
+        # An earlier item of this request claims the same value.
+        current = self.batch.index
+        instances = self.batch.instances
+        for index in indexes:
+            if index >= current:
+                break
+            other = instances[index] if instances is not None else None
+            if other is None or other.pk not in excluded:
+                return True
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self.real(), name)
+
+    def __iter__(self):
+        return iter(self.real())
+
+    def __repr__(self) -> str:
+        return f"<PrefetchedQuerySet {self.model.__name__} {self.sources}>"
+
+
+def unique_constraint_validators(serializer) -> list:
+    """``UniqueTogetherValidator``s for model ``UniqueConstraint``s DRF left out.
+
+    DRF 3.15 and later turn plain model ``UniqueConstraint``s into validators;
+    DRF 3.14 does not. Without one, a conflict inside a bulk write would only
+    surface as an ``IntegrityError``.
+    """
+    model = getattr(getattr(serializer, "Meta", None), "model", None)
+    if model is None:
+        return []
+    covered = {
+        frozenset(validator.fields)
+        for validator in serializer.validators
+        if isinstance(validator, UniqueTogetherValidator)
+    }
+    sources = {
+        field.source: name
+        for name, field in serializer.fields.items()
+        if not field.read_only and field.source != "*"
+    }
+    added = []
+    for constraint in model._meta.total_unique_constraints:
+        fields = list(constraint.fields)
+        if len(fields) < 2 or not all(name in sources for name in fields):
+            continue
+        names = [sources[name] for name in fields]
+        if frozenset(names) in covered:
+            continue
+        added.append(UniqueTogetherValidator(queryset=model._default_manager, fields=names))
+        covered.add(frozenset(names))
+    return added
+
+
+__all__ = ["BatchValidation", "ObjectDoesNotExist", "unique_constraint_validators"]

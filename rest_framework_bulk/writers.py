@@ -1,0 +1,112 @@
+"""
+Batched writes, one statement per batch.
+
+Django's ``bulk_update()`` builds a ``CASE WHEN pk = ... THEN ...`` expression
+per column, which databases evaluate slowly. ``update_rows()`` instead joins
+the table to a list of values:
+
+* PostgreSQL: ``UPDATE t SET c = v.c FROM (VALUES (...), ...) AS v(pk, c) WHERE t.pk = v.pk``
+* SQLite 3.33+: the same ``UPDATE ... FROM`` with ``column1, column2, ...``
+* MariaDB / MySQL: ``UPDATE t JOIN (SELECT ... UNION ALL SELECT ...) v ON ... SET ...``
+
+Any other backend falls back to ``bulk_update()``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from django.db import connections, models
+
+from .validation import chunks
+
+
+def max_params(connection) -> int:
+    limit = getattr(connection.features, "max_query_params", None)
+    return limit or 65_000
+
+
+def insert_rows(model, objs: list, batch_size: int, using: str) -> list:
+    """``bulk_create()`` in batches the backend can take; sets primary keys."""
+    if not objs:
+        return objs
+    # bulk_create() itself lowers the batch size to what the backend takes.
+    return model._base_manager.db_manager(using).bulk_create(objs, batch_size=batch_size)
+
+
+def update_rows(model, objs: Sequence, fields: Sequence[models.Field], batch_size: int, using: str) -> int:
+    """Write ``fields`` of ``objs`` (already set on each object) in batches."""
+    if not objs or not fields:
+        return 0
+    connection = connections[using]
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        statement = _postgresql_statement
+    elif vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 33, 0):
+        statement = _sqlite_statement
+    elif vendor == "mysql":
+        statement = _mysql_statement
+    else:
+        model._base_manager.db_manager(using).bulk_update(objs, fields, batch_size=batch_size)
+        return len(objs)
+    pk = model._meta.pk
+    columns = [pk, *fields]
+    size = max(1, min(batch_size, (max_params(connection) - 10) // len(columns)))
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        for batch in chunks(list(objs), size):
+            params = []
+            for obj in batch:
+                for field in columns:
+                    params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+            sql = statement(connection, table, columns, len(batch))
+            cursor.execute(sql, params)
+    return len(objs)
+
+
+def _postgresql_statement(connection, table: str, columns: list, rows: int) -> str:
+    qn = connection.ops.quote_name
+    casts = []
+    for field in columns:
+        db_type = field.db_type(connection) if field.is_relation else field.cast_db_type(connection)
+        casts.append(f"%s::{db_type}" if db_type else "%s")
+    first = "(" + ", ".join(casts) + ")"
+    other = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    names = ["_bulk_pk"] + [f"_bulk_{i}" for i in range(1, len(columns))]
+    values = ", ".join([first] + [other] * (rows - 1))
+    assignments = ", ".join(
+        f"{qn(field.column)} = v.{names[i]}" for i, field in enumerate(columns) if i
+    )
+    return (
+        f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({', '.join(names)}) "
+        f"WHERE {table}.{qn(columns[0].column)} = v._bulk_pk"
+    )
+
+
+def _sqlite_statement(connection, table: str, columns: list, rows: int) -> str:
+    qn = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    values = ", ".join([row] * rows)
+    assignments = ", ".join(
+        f"{qn(field.column)} = v.column{i + 1}" for i, field in enumerate(columns) if i
+    )
+    return (
+        f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
+        f"WHERE {table}.{qn(columns[0].column)} = v.column1"
+    )
+
+
+def _mysql_statement(connection, table: str, columns: list, rows: int) -> str:
+    qn = connection.ops.quote_name
+    names = ["_bulk_pk"] + [f"_bulk_{i}" for i in range(1, len(columns))]
+    first = "SELECT " + ", ".join(f"%s AS {name}" for name in names)
+    other = "SELECT " + ", ".join(["%s"] * len(columns))
+    derived = " UNION ALL ".join([first] + [other] * (rows - 1))
+    assignments = ", ".join(
+        f"{table}.{qn(field.column)} = v.{names[i]}" for i, field in enumerate(columns) if i
+    )
+    return (
+        f"UPDATE {table} JOIN ({derived}) AS v ON {table}.{qn(columns[0].column)} = v._bulk_pk "
+        f"SET {assignments}"
+    )

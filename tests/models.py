@@ -1,0 +1,89 @@
+"""Models for the test suite.
+
+They cover what a bulk library has to get right: integer and UUID primary
+keys, a slug lookup field, ``unique=True``, ``unique_together``, a model
+``UniqueConstraint``, a foreign key, a many-to-many and a model whose
+``save()`` does work of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class SimpleModel(models.Model):
+    """The model of djangorestframework-bulk's own test suite."""
+
+    number = models.IntegerField()
+    contents = models.CharField(max_length=16)
+
+
+class Account(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="accounts",
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=30, unique=True)
+
+
+class Item(models.Model):
+    """Integer pk, a unique field, ``unique_together``, a FK and a M2M."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="items")
+    sku = models.CharField(max_length=32, unique=True)
+    ref = models.CharField(max_length=32)
+    name = models.CharField(max_length=100)
+    price = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    quantity = models.IntegerField(default=0)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="items")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        unique_together = [("account", "ref")]
+        ordering = ["pk"]
+
+
+class Document(models.Model):
+    """UUID pk and a model ``UniqueConstraint``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    body = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["title", "version"], name="document_title_version_uniq"),
+        ]
+
+
+class Article(models.Model):
+    """Looked up by slug rather than by pk."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    title = models.CharField(max_length=100)
+    views = models.IntegerField(default=0)
+
+
+class Note(models.Model):
+    """A model with a custom ``save()`` that bulk writes must not skip."""
+
+    text = models.CharField(max_length=100)
+    save_count = models.IntegerField(default=0)
+
+    def save(self, *args, **kwargs):
+        self.save_count += 1
+        super().save(*args, **kwargs)

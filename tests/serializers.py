@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from rest_framework_bulk import BulkListSerializer, BulkSerializerMixin
+
+from .models import Account, Article, Document, Item, Note, SimpleModel, Tag
+
+
+class SimpleSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = SimpleModel
+        fields = "__all__"
+        list_serializer_class = BulkListSerializer
+
+
+class OwnAccountField(serializers.PrimaryKeyRelatedField):
+    """Only accounts of the requesting user (all of them without a request)."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        queryset = Account.objects.all()
+        if request is not None and request.user.is_authenticated and not request.user.is_staff:
+            queryset = queryset.filter(owner=request.user)
+        return queryset
+
+
+class ItemSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    account = OwnAccountField()
+    tags = serializers.PrimaryKeyRelatedField(queryset=Tag.objects.all(), many=True, required=False)
+
+    class Meta:
+        model = Item
+        fields = ["id", "account", "sku", "ref", "name", "price", "quantity", "tags", "updated_at"]
+        list_serializer_class = BulkListSerializer
+
+    def validate_name(self, value):
+        if value == "forbidden":
+            raise serializers.ValidationError("This name is not allowed.", code="forbidden_name")
+        return value
+
+
+class DocumentSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Document
+        fields = "__all__"
+        list_serializer_class = BulkListSerializer
+
+
+class ArticleSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Article
+        fields = ["slug", "title", "views"]
+        list_serializer_class = BulkListSerializer
+        update_lookup_field = "slug"
+
+
+class NoteSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Note
+        fields = "__all__"
+        read_only_fields = ["save_count"]
+        list_serializer_class = BulkListSerializer

@@ -1,0 +1,19 @@
+from django.urls import include, path
+
+from rest_framework_bulk.routes import BulkRouter
+
+from . import views
+
+router = BulkRouter()
+router.register("simple", views.SimpleViewSet, basename="simple")
+router.register("items", views.ItemViewSet, basename="item")
+router.register("filtered-items", views.FilteredItemViewSet, basename="filtered-item")
+router.register("documents", views.DocumentViewSet, basename="document")
+router.register("articles", views.ArticleViewSet, basename="article")
+router.register("notes", views.NoteViewSet, basename="note")
+
+urlpatterns = [
+    path("bulk/", views.SimpleBulkAPIView.as_view(), name="bulk"),
+    path("filtered/", views.FilteredBulkAPIView.as_view(), name="filtered"),
+    path("api/", include((router.urls, "api"), namespace="api")),
+]

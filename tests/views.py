@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import permissions
+
+from rest_framework_bulk import BulkModelViewSet, ListBulkCreateUpdateDestroyAPIView
+
+from .models import Article, Document, Item, Note, SimpleModel
+from .serializers import (
+    ArticleSerializer,
+    DocumentSerializer,
+    ItemSerializer,
+    NoteSerializer,
+    SimpleSerializer,
+)
+
+
+class SimpleBulkAPIView(ListBulkCreateUpdateDestroyAPIView):
+    queryset = SimpleModel.objects.all()
+    serializer_class = SimpleSerializer
+
+
+class FilteredBulkAPIView(SimpleBulkAPIView):
+    def filter_queryset(self, queryset):
+        return queryset.filter(number__gt=5)
+
+
+class SimpleViewSet(BulkModelViewSet):
+    queryset = SimpleModel.objects.all()
+    serializer_class = SimpleSerializer
+
+    def filter_queryset(self, queryset):
+        return queryset.filter(number__gt=5)
+
+
+class NotLocked(permissions.BasePermission):
+    """Refuses objects whose name starts with "locked"."""
+
+    message = "This item is locked."
+
+    def has_object_permission(self, request, view, obj):
+        return not obj.name.startswith("locked")
+
+
+class ItemViewSet(BulkModelViewSet):
+    """Items of the requesting user's accounts (all items for anonymous tests)."""
+
+    serializer_class = ItemSerializer
+    permission_classes = [NotLocked]
+
+    def get_queryset(self):
+        queryset = Item.objects.all()
+        user = self.request.user
+        if user.is_authenticated and not user.is_staff:
+            queryset = queryset.filter(account__owner=user)
+        return queryset
+
+
+class FilteredItemViewSet(ItemViewSet):
+    filter_backends = [DjangoFilterBackend]
+    filterset_fields = ["account", "sku"]
+
+
+class DocumentViewSet(BulkModelViewSet):
+    queryset = Document.objects.all()
+    serializer_class = DocumentSerializer
+
+
+class ArticleViewSet(BulkModelViewSet):
+    queryset = Article.objects.all()
+    serializer_class = ArticleSerializer
+    lookup_field = "slug"
+
+
+class NoteViewSet(BulkModelViewSet):
+    queryset = Note.objects.all()
+    serializer_class = NoteSerializer
