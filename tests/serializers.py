@@ -61,3 +61,12 @@ class NoteSerializer(BulkSerializerMixin, serializers.ModelSerializer):
         fields = "__all__"
         read_only_fields = ["save_count"]
         list_serializer_class = BulkListSerializer
+
+
+class UncheckedItemSerializer(ItemSerializer):
+    """No unique validation: conflicts only surface in the database."""
+
+    sku = serializers.CharField(max_length=32)
+
+    class Meta(ItemSerializer.Meta):
+        validators: list = []

@@ -11,6 +11,8 @@ router.register("filtered-items", views.FilteredItemViewSet, basename="filtered-
 router.register("documents", views.DocumentViewSet, basename="document")
 router.register("articles", views.ArticleViewSet, basename="article")
 router.register("notes", views.NoteViewSet, basename="note")
+router.register("unchecked-items", views.UncheckedItemViewSet, basename="unchecked-item")
+router.register("failing-items", views.FailingHookViewSet, basename="failing-item")
 
 urlpatterns = [
     path("bulk/", views.SimpleBulkAPIView.as_view(), name="bulk"),

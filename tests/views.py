@@ -12,6 +12,7 @@ from .serializers import (
     ItemSerializer,
     NoteSerializer,
     SimpleSerializer,
+    UncheckedItemSerializer,
 )
 
 
@@ -75,3 +76,17 @@ class ArticleViewSet(BulkModelViewSet):
 class NoteViewSet(BulkModelViewSet):
     queryset = Note.objects.all()
     serializer_class = NoteSerializer
+
+
+class UncheckedItemViewSet(ItemViewSet):
+    serializer_class = UncheckedItemSerializer
+
+
+class FailingHookViewSet(ItemViewSet):
+    """Writes, then refuses: the writes must not stay."""
+
+    def perform_bulk_create(self, serializer):
+        from rest_framework.exceptions import ValidationError
+
+        serializer.save()
+        raise ValidationError({"detail": "Refused after saving."})
