@@ -26,7 +26,7 @@ from typing import Any
 from django.db import DataError, IntegrityError, connections, models, router, transaction
 from django.db.models.signals import post_save, pre_save
 from django.utils.translation import gettext_lazy as _
-from rest_framework import serializers
+from rest_framework import relations, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import ListSerializer, raise_errors_on_nested_writes
 from rest_framework.settings import api_settings as drf_settings
@@ -35,7 +35,7 @@ from rest_framework.utils import html, model_meta
 from . import lookups, writers
 from .exceptions import BulkError, ItemError
 from .settings import api_settings
-from .validation import BatchValidation, chunks, unique_constraint_validators
+from .validation import BatchValidation, chunks, prefetch, unique_constraint_validators
 
 __all__ = ["BulkListSerializer", "BulkSerializerMixin"]
 
@@ -221,6 +221,26 @@ class BulkListSerializer(ListSerializer):
         self.bulk_targets = targets
         return targets
 
+    # Output -------------------------------------------------------------
+
+    def to_representation(self, data):
+        iterable = data.all() if isinstance(data, models.manager.BaseManager) else data
+        if isinstance(iterable, list) and iterable and isinstance(iterable[0], models.Model):
+            prefetch(iterable, self.representation_lookups())
+        return [self.child.to_representation(item) for item in iterable]
+
+    def representation_lookups(self) -> list[str]:
+        """Relations the child reads per object, to fetch once for the whole list."""
+        names = []
+        for field in self.child.fields.values():
+            if field.write_only or field.source == "*" or "." in field.source:
+                continue
+            if isinstance(field, (relations.ManyRelatedField, serializers.BaseSerializer)):
+                names.append(field.source)
+            elif isinstance(field, relations.RelatedField) and not field.use_pk_only_optimization():
+                names.append(field.source)
+        return names
+
     # Saving -------------------------------------------------------------
 
     def save(self, **kwargs):
@@ -234,7 +254,7 @@ class BulkListSerializer(ListSerializer):
         )
         validated_data = [{**attrs, **kwargs} for attrs in self.validated_data]
         self.saved = []
-        with transaction.atomic(using=self.db):
+        with transaction.atomic(using=self.db, savepoint=False):
             if self.bulk_targets is not None:
                 instances = [self.bulk_targets[index] for index in self.validated_indexes]
                 self.instance = self.update(instances, validated_data)

@@ -23,7 +23,6 @@ import types
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, models
 from rest_framework import relations
@@ -128,6 +127,10 @@ class BatchValidation:
                 sources = [fields[name].source for name in validator.fields]
             except KeyError:
                 continue
+            if self.instances is not None:
+                # DRF reads omitted fields from the instance: fetch related
+                # objects it will read once, not once per item.
+                prefetch(self.instances, [s for s in sources if is_forward_relation(validator.queryset.model, s)])
             keys = []
             for index, item in enumerate(self.items):
                 instance = self.instances[index] if self.instances is not None else None
@@ -223,7 +226,7 @@ class RelationCache:
         keys = list(keys)
         for chunk in chunks(keys, query_chunk_size(self.queryset, batch_size)):
             lookup = "pk__in" if self.lookup == "pk" else f"{self.lookup}__in"
-            for obj in self.queryset.filter(**{lookup: chunk}):
+            for obj in self.queryset.filter(**{lookup: chunk}).order_by():
                 value = obj.pk if self.lookup == "pk" else getattr(obj, self.lookup)
                 if value in self.objects:
                     # Not unique in this queryset: DRF's get() would say so.
@@ -252,6 +255,26 @@ class RelationCache:
                 field.fail("does_not_exist", pk_value=data)
             field.fail("does_not_exist", slug_name=self.lookup, value=str(data))
         return obj
+
+
+def is_forward_relation(model, source: str) -> bool:
+    try:
+        field = model._meta.get_field(source)
+    except Exception:
+        return False
+    return bool(field.is_relation and (field.many_to_one or field.one_to_one) and field.concrete)
+
+
+def prefetch(instances: Sequence, lookups: Iterable[str]) -> None:
+    """``prefetch_related_objects()`` for each lookup that applies; others are skipped."""
+    objects = [obj for obj in instances if obj is not None]
+    if not objects:
+        return
+    for lookup in lookups:
+        try:
+            models.prefetch_related_objects(objects, lookup)
+        except (AttributeError, ValueError, TypeError):
+            continue
 
 
 def _normalise(value, vendor: str):
@@ -301,7 +324,7 @@ class PrefetchedQuerySet:
         for chunk in chunks(wanted, size):
             lookups = {f"{column}__in": {key[i] for key in chunk} for i, column in enumerate(columns)}
             try:
-                rows = queryset.filter(**lookups).values_list(*columns, "pk")
+                rows = queryset.filter(**lookups).order_by().values_list(*columns, "pk")
                 for *values, pk in rows:
                     normal = tuple(_normalise(value, vendor) for value in values)
                     existing.setdefault(normal, set()).add(pk)
@@ -422,4 +445,4 @@ def unique_constraint_validators(serializer) -> list:
     return added
 
 
-__all__ = ["BatchValidation", "ObjectDoesNotExist", "unique_constraint_validators"]
+__all__ = ["BatchValidation", "prefetch", "unique_constraint_validators"]
