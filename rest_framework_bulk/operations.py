@@ -239,6 +239,7 @@ class BulkOperation:
             kwargs.setdefault("context", serializer.context)
             serializer = BulkListSerializer(*args, child=serializer.child, **kwargs)
         serializer.lenient = self.lenient
+        serializer.bulk_in_transaction = True
         return serializer
 
     def lookup_field(self) -> str:

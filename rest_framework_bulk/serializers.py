@@ -27,7 +27,7 @@ from django.db import DataError, IntegrityError, connections, models, router, tr
 from django.db.models.signals import post_save, pre_save
 from django.utils.translation import gettext_lazy as _
 from rest_framework import relations, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.serializers import ListSerializer, raise_errors_on_nested_writes
 from rest_framework.settings import api_settings as drf_settings
 from rest_framework.utils import html, model_meta
@@ -38,6 +38,8 @@ from .settings import api_settings
 from .validation import BatchValidation, chunks, prefetch, unique_constraint_validators
 
 __all__ = ["BulkListSerializer", "BulkSerializerMixin"]
+
+LOOKUP_CODES = {"missing_lookup", "invalid_lookup", "duplicate_lookup", "not_found"}
 
 
 class BulkSerializerMixin:
@@ -82,6 +84,9 @@ class BulkListSerializer(ListSerializer):
     bulk_targets: list | None = None
     #: Original positions of the items, when the data is a subset of a request.
     bulk_indexes: list[int] | None = None
+    #: Set when the caller already holds a transaction that it rolls back
+    #: on error; ``save()`` then needs no savepoint of its own.
+    bulk_in_transaction = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -173,14 +178,16 @@ class BulkListSerializer(ListSerializer):
 
         if self.item_errors and not self.lenient:
             self.item_errors.sort(key=lambda error: error.index)
-            raise ValidationError({error.index: self.error_detail(error) for error in self.item_errors})
+            raise ValidationError({error.index: self.error_detail(error, lookup_field) for error in self.item_errors})
         return ret
 
     @staticmethod
-    def error_detail(error: ItemError):
+    def error_detail(error: ItemError, lookup_field: str):
+        """An item error in DRF's shape: field name to a list of messages."""
         if isinstance(error.detail, (dict, list)):
             return error.detail
-        return {drf_settings.NON_FIELD_ERRORS_KEY: [error.detail]}
+        key = lookup_field if error.code in LOOKUP_CODES else drf_settings.NON_FIELD_ERRORS_KEY
+        return {key: [ErrorDetail(str(error.detail), code=error.code)]}
 
     def get_targets(self, data: Sequence) -> list | None:
         """The instance each item updates, lined up with ``data``; ``None`` to create.
@@ -254,7 +261,7 @@ class BulkListSerializer(ListSerializer):
         )
         validated_data = [{**attrs, **kwargs} for attrs in self.validated_data]
         self.saved = []
-        with transaction.atomic(using=self.db, savepoint=False):
+        with transaction.atomic(using=self.db, savepoint=not self.bulk_in_transaction):
             if self.bulk_targets is not None:
                 instances = [self.bulk_targets[index] for index in self.validated_indexes]
                 self.instance = self.update(instances, validated_data)
