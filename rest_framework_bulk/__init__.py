@@ -34,6 +34,7 @@ _EXPORTS = {
     "ListBulkCreateUpdateDestroyAPIView": "generics",
     "BulkModelViewSet": "generics",
     "BulkOperation": "operations",
+    "BulkOperationsMixin": "bulk",
     "BulkError": "exceptions",
 }
 

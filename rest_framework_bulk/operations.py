@@ -39,7 +39,8 @@ CREATE = "create"
 UPDATE = "update"
 PARTIAL_UPDATE = "partial_update"
 DESTROY = "destroy"
-ACTIONS = (CREATE, UPDATE, PARTIAL_UPDATE, DESTROY)
+UPSERT = "upsert"
+ACTIONS = (CREATE, UPDATE, PARTIAL_UPDATE, DESTROY, UPSERT)
 
 DONE = {CREATE: "created", UPDATE: "updated", PARTIAL_UPDATE: "updated", DESTROY: "deleted"}
 
@@ -122,16 +123,19 @@ class BulkResult:
             if data is not None and 0 <= item.index < len(data):
                 entry["data"] = data[item.index]
             errors.append(entry)
-        prefix = "would_" if self.dry_run else ""
+        if self.dry_run:
+            created, updated, deleted = [], self.ids("would_update"), self.ids("would_delete")
+        else:
+            created, updated, deleted = self.ids("created"), self.ids("updated"), self.ids("deleted")
         return {
             "total_items": self.total,
             "success_count": len(self.succeeded),
             "error_count": len(self.failed),
             "dry_run": self.dry_run,
             "errors": errors,
-            "created_ids": self.ids(prefix + "created") if not self.dry_run else [],
-            "updated_ids": self.ids(prefix + "updated"),
-            "deleted_ids": self.ids(prefix + "deleted"),
+            "created_ids": created,
+            "updated_ids": updated,
+            "deleted_ids": deleted,
             "items": [item.as_dict() for item in self.items],
         }
 
@@ -181,12 +185,16 @@ class BulkOperation:
     it dispatches, or as the job worker rebuilds it).
     """
 
-    def __init__(self, view, action: str, *, lenient: bool = False, dry_run: bool = False):
+    def __init__(
+        self, view, action: str, *, lenient: bool = False, dry_run: bool = False, upsert_field: str | None = None
+    ):
         assert action in ACTIONS, f"`action` must be one of {ACTIONS}, not {action!r}."
+        assert (action == UPSERT) == bool(upsert_field), "`upsert_field` goes with the `upsert` action, and only with it."
         self.view = view
         self.action = action
         self.lenient = lenient
         self.dry_run = dry_run
+        self.upsert_field = upsert_field
 
     @property
     def max_items(self) -> int:
@@ -205,6 +213,8 @@ class BulkOperation:
                 result = self.create(items, start_index)
             elif self.action == DESTROY:
                 result = self.destroy(items, start_index, queryset)
+            elif self.action == UPSERT:
+                result = self.upsert(items, start_index, queryset)
             else:
                 result = self.update(items, start_index, queryset, partial=self.action == PARTIAL_UPDATE)
             if self.dry_run:
@@ -273,6 +283,48 @@ class BulkOperation:
         result.serializer = serializer
         self.validate(serializer, result)
         self.save(serializer, result, self.view.perform_bulk_update, action)
+        return result
+
+    def upsert(self, items: list, start: int, queryset) -> BulkResult:
+        """Update the items whose natural key exists in scope, create the others.
+
+        An update writes only the fields the item carries. The key is looked
+        up in ``filter_queryset(get_queryset())`` under a row lock, so a row
+        out of scope is never updated: creating its twin fails validation or
+        the database's unique constraint instead, and that item is reported.
+        """
+        result = BulkResult(UPSERT, len(items), dry_run=self.dry_run)
+        filtered = self.view.filter_queryset(queryset)
+        field = self.upsert_field
+        model_field = lookups.get_model_field(queryset.model, field)
+        values, errors = lookups.lookup_values(items, field, model_field)
+        for error in errors:
+            error.index += start
+        found = lookups.fetch(filtered, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS)
+        existing = [i for i, value in enumerate(values) if value is not None and value in found]
+        new = [i for i, value in enumerate(values) if value is not None and value not in found]
+        denied = self.check_permissions(
+            [found[values[i]] for i in existing], [start + i for i in existing], [values[i] for i in existing]
+        )
+        errors.extend(denied)
+        refused = {error.index for error in denied}
+        existing = [i for i in existing if start + i not in refused]
+        for error in errors:
+            result.add_error(error)
+
+        instances = [found[values[i]] for i in existing]
+        updater = self.get_serializer(instances, data=[items[i] for i in existing], partial=True)
+        updater.bulk_targets = instances
+        updater.bulk_indexes = [start + i for i in existing]
+        creator = self.get_serializer(data=[items[i] for i in new])
+        creator.bulk_indexes = [start + i for i in new]
+        updater.is_valid()
+        creator.is_valid()
+        errors = [*errors, *updater.item_errors, *creator.item_errors]
+        if errors and not self.lenient:
+            raise BulkError(errors, len(items))
+        self.save(updater, result, self.view.perform_bulk_update, UPDATE)
+        self.save(creator, result, self.view.perform_bulk_create, CREATE)
         return result
 
     def destroy(self, items: list, start: int, queryset) -> BulkResult:

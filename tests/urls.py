@@ -1,5 +1,7 @@
 from django.urls import include, path
 
+from rest_framework.routers import SimpleRouter
+
 from rest_framework_bulk.routes import BulkRouter
 
 from . import views
@@ -14,7 +16,12 @@ router.register("notes", views.NoteViewSet, basename="note")
 router.register("unchecked-items", views.UncheckedItemViewSet, basename="unchecked-item")
 router.register("failing-items", views.FailingHookViewSet, basename="failing-item")
 
+plain_router = SimpleRouter()
+plain_router.register("items", views.ItemBulkViewSet, basename="item")
+plain_router.register("documents", views.DocumentBulkViewSet, basename="document")
+
 urlpatterns = [
+    path("v2/", include((plain_router.urls, "v2"), namespace="v2")),
     path("bulk/", views.SimpleBulkAPIView.as_view(), name="bulk"),
     path("filtered/", views.FilteredBulkAPIView.as_view(), name="filtered"),
     path("api/", include((router.urls, "api"), namespace="api")),

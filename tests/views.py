@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import permissions
+from rest_framework import permissions, viewsets
 
-from rest_framework_bulk import BulkModelViewSet, ListBulkCreateUpdateDestroyAPIView
+from rest_framework_bulk import BulkModelViewSet, BulkOperationsMixin, ListBulkCreateUpdateDestroyAPIView
 
 from .models import Article, Document, Item, Note, SimpleModel
 from .serializers import (
@@ -90,3 +90,20 @@ class FailingHookViewSet(ItemViewSet):
 
         serializer.save()
         raise ValidationError({"detail": "Refused after saving."})
+
+
+class ItemBulkViewSet(BulkOperationsMixin, viewsets.ModelViewSet):
+    """The /bulk/ endpoint on a plain ModelViewSet."""
+
+    serializer_class = ItemSerializer
+    permission_classes = [NotLocked]
+    bulk_filter_fields = {"quantity": ["gte", "lte"], "account": ["exact", "in"], "name": ["exact"]}
+    bulk_upsert_fields = ["sku"]
+
+    def get_queryset(self):
+        return ItemViewSet.get_queryset(self)
+
+
+class DocumentBulkViewSet(BulkOperationsMixin, viewsets.ModelViewSet):
+    queryset = Document.objects.all()
+    serializer_class = DocumentSerializer
