@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.db.models.deletion import Collector
 from django.utils.translation import gettext as _
 from rest_framework import mixins, status
 from rest_framework.response import Response
@@ -192,4 +193,10 @@ class BulkDestroyModelMixin(BulkOperationMixin):
             for obj in objects:
                 self.perform_destroy(obj)
             return
-        objects.delete()
+        instances = getattr(objects, "bulk_instances", None)
+        if instances is None:
+            objects.delete()
+            return
+        collector = Collector(using=objects.db, origin=objects)
+        collector.collect(instances)
+        collector.delete()

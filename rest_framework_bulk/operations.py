@@ -362,12 +362,17 @@ class BulkOperation:
             for index, target in doomed:
                 result.add_done(index, target, "would_delete")
             return result
+        for index, target in doomed:
+            # Before deleting: the collector clears the primary keys.
+            result.add_done(index, target, "deleted")
         if doomed:
             model = queryset.model
             pks = [target.pk for _, target in doomed]
-            self.view.perform_bulk_destroy(model._base_manager.db_manager(queryset.db).filter(pk__in=pks))
-        for index, target in doomed:
-            result.add_done(index, target, "deleted")
+            objects = model._base_manager.db_manager(queryset.db).filter(pk__in=pks)
+            # The rows are fetched and locked already; spare the collector
+            # from selecting them again.
+            objects.bulk_instances = [target for _, target in doomed]
+            self.view.perform_bulk_destroy(objects)
         return result
 
     # Steps --------------------------------------------------------------

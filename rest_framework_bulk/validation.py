@@ -127,20 +127,28 @@ class BatchValidation:
                 sources = [fields[name].source for name in validator.fields]
             except KeyError:
                 continue
-            if self.instances is not None:
-                # DRF reads omitted fields from the instance: fetch related
-                # objects it will read once, not once per item.
-                prefetch(self.instances, [s for s in sources if is_forward_relation(validator.queryset.model, s)])
             keys = []
+            partial_items = []
             for index, item in enumerate(self.items):
                 instance = self.instances[index] if self.instances is not None else None
-                key = []
-                for name, source in zip(validator.fields, sources):
-                    value = self.internal_value(fields[name], item)
-                    if value is empty and instance is not None:
-                        value = getattr(instance, source, None)
-                    key.append(value)
-                keys.append(key)
+                values = [self.internal_value(fields[name], item) for name in validator.fields]
+                if instance is not None and any(value is empty for value in values):
+                    partial_items.append(index)
+                keys.append(values)
+            if self.instances is not None:
+                # DRF reads every instance's values of these fields (to fill
+                # omitted ones, to skip unchanged ones): fetch the related
+                # objects it will read once, not once per item.
+                relations = [s for s in sources if is_forward_relation(validator.queryset.model, s)]
+                if relations:
+                    prefetch(self.instances, relations)
+                for index in partial_items:
+                    if all(value is empty for value in keys[index]):
+                        continue  # unchanged: DRF checks nothing for it
+                    keys[index] = [
+                        getattr(self.instances[index], source, None) if value is empty else value
+                        for value, source in zip(keys[index], sources)
+                    ]
             batched = type(validator).__new__(type(validator))
             batched.__dict__.update(validator.__dict__)
             batched.queryset = PrefetchedQuerySet.build(self, validator.queryset, sources, keys)

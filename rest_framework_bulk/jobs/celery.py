@@ -1,0 +1,93 @@
+"""
+Run bulk jobs on Celery.
+
+The only module of the package that imports Celery; install the extra
+(``pip install drf-bulk[celery]``) and select the runner::
+
+    REST_FRAMEWORK_BULK = {
+        "JOB_RUNNER": "rest_framework_bulk.jobs.celery.CeleryRunner",
+    }
+
+Celery's ``app.autodiscover_tasks()`` finds the tasks (through
+``rest_framework_bulk.jobs.tasks``). A message carries the job's id only.
+The task acknowledges its message late and rejects it when its worker dies,
+so the broker delivers it again; the job then resumes from its checkpoint
+(see :mod:`rest_framework_bulk.jobs.execution`). Schedule the two
+housekeeping tasks with Celery beat::
+
+    CELERY_BEAT_SCHEDULE = {
+        "recover-bulk-jobs": {"task": "rest_framework_bulk.jobs.recover_bulk_jobs", "schedule": 60},
+        "purge-bulk-jobs": {"task": "rest_framework_bulk.jobs.purge_bulk_jobs", "schedule": 3600},
+    }
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from django.core.exceptions import ImproperlyConfigured
+
+if importlib.util.find_spec("celery") is None:  # pragma: no cover
+    raise ImproperlyConfigured(
+        "The Celery job runner needs Celery: install it with `pip install drf-bulk[celery]`."
+    )
+
+from celery import shared_task  # noqa: E402
+from django.db import InterfaceError, OperationalError  # noqa: E402
+
+from .conf import job_setting  # noqa: E402
+from .execution import BUSY, run_job  # noqa: E402
+from .purge import purge_expired  # noqa: E402
+from .runners import BaseRunner  # noqa: E402
+
+#: Redeliveries of a job held by a live worker, and retries after a database
+#: error, before the task gives up (the job itself is not lost: the
+#: recover task enqueues it again).
+MAX_RETRIES = 5
+
+
+@shared_task(
+    bind=True,
+    name="rest_framework_bulk.jobs.run_bulk_job",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def run_bulk_job(self, job_id: str) -> str:
+    """Run the bulk job ``job_id``."""
+    try:
+        outcome = run_job(job_id)
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=job_setting("JOB_HEARTBEAT_INTERVAL")) from exc
+    if outcome == BUSY:
+        # Another worker holds the job. If that worker died (this message was
+        # redelivered because of it), the job is claimable once its heartbeat
+        # is stale.
+        raise self.retry(countdown=job_setting("JOB_STALE_AFTER"))
+    return outcome
+
+
+@shared_task(name="rest_framework_bulk.jobs.recover_bulk_jobs", ignore_result=True)
+def recover_bulk_jobs() -> int:
+    """Enqueue again the jobs whose worker died or whose message was lost."""
+    return CeleryRunner().recover()
+
+
+@shared_task(name="rest_framework_bulk.jobs.purge_bulk_jobs", ignore_result=True)
+def purge_bulk_jobs() -> int:
+    """Delete the expired jobs and their files."""
+    return purge_expired()
+
+
+class CeleryRunner(BaseRunner):
+    """Runs each job as a ``run_bulk_job`` Celery task."""
+
+    task = run_bulk_job
+
+    def get_task_options(self, job_id) -> dict:
+        """Options for ``apply_async()``; override to choose a queue, say."""
+        return {}
+
+    def enqueue(self, job_id) -> None:
+        self.task.apply_async(args=(str(job_id),), **self.get_task_options(job_id))

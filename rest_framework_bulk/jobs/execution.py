@@ -1,0 +1,560 @@
+"""
+Running a job: claim it, rebuild its view, feed the engine batch by batch.
+
+Claiming
+    A worker takes a job with one conditional ``UPDATE`` (pending, or running
+    with a heartbeat older than ``JOB_STALE_AFTER``) that sets a fresh lease.
+    Every later write of the worker is conditional on that lease, so a worker
+    that lost its job (it stalled and another took over) can no longer write.
+    A heartbeat thread with its own connection touches the row every
+    ``JOB_HEARTBEAT_INTERVAL`` seconds and looks for a cancel request.
+
+Lenient jobs (``Prefer: handling=lenient``)
+    Each batch runs in one transaction that also moves the job's checkpoint
+    and counters, conditionally on the lease and on the checkpoint being
+    where the worker found it. A batch is thus committed together with its
+    checkpoint or not at all: a killed worker never leaves half a batch, and
+    the worker that takes over starts at the checkpoint, so no batch is
+    applied twice. Valid items are written, invalid ones reported.
+
+Strict jobs (the default: all items or none)
+    First every batch is validated (the engine with ``dry_run=True``), with
+    progress committed as it goes; nothing is written. If any item is
+    invalid, the job fails with every item's error and nothing written.
+    Otherwise all batches are written in ONE transaction, which commits
+    together with the job's ``SUCCESS``. If a write still fails (a conflict
+    that appeared since validation), the transaction rolls back, so there is
+    nothing to undo; the job fails and reports the items at fault. Progress
+    during the write phase is reported by the heartbeat thread. The price is
+    one long transaction holding the locks of the rows written; run a job
+    lenient if that matters more than all-or-nothing. A strict job that was
+    interrupted has written nothing and starts over.
+
+Cancelling
+    ``cancel_requested`` is checked between batches. A lenient job keeps the
+    batches already committed; a strict one keeps nothing.
+
+Recovery
+    A job whose worker died stays ``PROGRESS`` until its heartbeat is stale;
+    then any worker may claim it and it resumes as above. Each claim counts
+    as an attempt; after ``JOB_MAX_ATTEMPTS`` the job fails cleanly instead
+    of killing worker after worker.
+
+Keep the jobs table on the database the views write to (the default
+router does): the checkpoint can only commit with the batch if both are in
+one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
+from django.db.models import DateTimeField, F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
+from rest_framework.exceptions import APIException
+
+from ..exceptions import BulkError
+from ..operations import BulkOperation
+from . import files
+from .conf import job_setting
+from .context import build_view
+from .models import BulkJob
+from .results import Tally, batch_failure_records, error_records, outcome_records, write_results
+
+logger = logging.getLogger("rest_framework_bulk.jobs")
+
+State = BulkJob.State
+Phase = BulkJob.Phase
+
+#: Seconds a job pauses between batches on SQLite; see ``Execution.yield_database()``.
+SQLITE_PAUSE = 0.1
+
+#: What ``run_job()`` did.
+DONE = "done"
+BUSY = "busy"
+GONE = "gone"
+
+
+class Cancelled(Exception):
+    """The job's owner asked to cancel it."""
+
+
+class Interrupted(Exception):
+    """The worker is shutting down; the job goes back to the queue."""
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over; this one must not write."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[:255]
+
+
+def jobs_db() -> str:
+    return router.db_for_write(BulkJob)
+
+
+# Claiming -------------------------------------------------------------------
+
+
+def claim(job_id, lease: uuid.UUID) -> bool:
+    """Take the job ``job_id`` if it is waiting or abandoned."""
+    now = timezone.now()
+    return (
+        BulkJob.objects.claimable(now)
+        .filter(pk=job_id)
+        .update(
+            state=State.PROGRESS,
+            lease=lease,
+            worker=worker_name(),
+            heartbeat_at=now,
+            started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
+            attempts=F("attempts") + 1,
+        )
+        == 1
+    )
+
+
+def claim_next(lease: uuid.UUID):
+    """Take the oldest claimable job; returns its id, or ``None``."""
+    candidates = BulkJob.objects.claimable().order_by("created_at").values_list("pk", flat=True)
+    db = jobs_db()
+    if connections[db].features.has_select_for_update_skip_locked:
+        with transaction.atomic(using=db):
+            for pk in candidates.select_for_update(skip_locked=True)[:1]:
+                if claim(pk, lease):
+                    return pk
+        return None
+    # Without SKIP LOCKED (SQLite) the conditional UPDATE alone decides who wins.
+    for pk in candidates[:10]:
+        if claim(pk, lease):
+            return pk
+    return None
+
+
+def run_job(job_id, *, stop: threading.Event | None = None) -> str:
+    """Claim and run the job ``job_id``.
+
+    Returns ``DONE``; ``BUSY`` if another live worker holds it (try later);
+    ``GONE`` if it no longer exists or has finished.
+    """
+    lease = uuid.uuid4()
+    if not claim(job_id, lease):
+        state = BulkJob.objects.filter(pk=job_id).values_list("state", flat=True).first()
+        return BUSY if state in BulkJob.RUNNING_STATES else GONE
+    execute(job_id, lease, stop=stop)
+    return DONE
+
+
+def execute(job_id, lease: uuid.UUID, *, stop: threading.Event | None = None) -> None:
+    """Run a job this worker has claimed with ``lease``."""
+    job = BulkJob.objects.select_related("owner").get(pk=job_id)
+    Execution(job, lease, stop=stop).run()
+
+
+# The heartbeat ------------------------------------------------------------------
+
+
+class Heartbeat(threading.Thread):
+    """Touches a running job's row and watches for a cancel request.
+
+    It has its own database connection, so it can report progress while the
+    worker's connection is inside a long transaction.
+    """
+
+    def __init__(self, job_id, lease: uuid.UUID, interval: float):
+        super().__init__(name=f"bulk-job-heartbeat-{job_id}", daemon=True)
+        self.job_id = job_id
+        self.lease = lease
+        self.interval = interval
+        self.cancelled = threading.Event()
+        self.lost = threading.Event()
+        self.finished = threading.Event()
+        #: Fields to write with each beat (progress inside a transaction).
+        self.progress: dict[str, Any] = {}
+        #: Set while the worker holds SQLite's database-wide write lock.
+        self.paused = False
+
+    def run(self) -> None:
+        try:
+            while not self.finished.wait(self.interval):
+                if not self.paused:
+                    self.beat()
+        finally:
+            connections.close_all()
+
+    def beat(self) -> None:
+        try:
+            mine = BulkJob.objects.filter(pk=self.job_id, lease=self.lease, state=State.PROGRESS)
+            if not mine.update(heartbeat_at=timezone.now(), **self.progress):
+                self.lost.set()
+            elif mine.filter(cancel_requested=True).exists():
+                self.cancelled.set()
+        except DatabaseError:
+            logger.warning("Heartbeat of bulk job %s failed.", self.job_id, exc_info=True)
+
+    def stop(self) -> None:
+        self.finished.set()
+        if self.is_alive() and self is not threading.current_thread():
+            self.join()
+
+
+# Running --------------------------------------------------------------------
+
+
+def exception_detail(exc: Exception) -> tuple[str, Any]:
+    """A stable code and a detail for an error that failed a batch or a job."""
+    if isinstance(exc, APIException):
+        detail = exc.detail
+        if isinstance(detail, dict) and "code" in detail:
+            return str(detail["code"]), detail.get("detail", detail)
+        codes = exc.get_codes()
+        return (codes if isinstance(codes, str) else exc.default_code), detail
+    if isinstance(exc, DjangoValidationError):
+        return "invalid", exc.messages
+    if isinstance(exc, IntegrityError):
+        return "conflict", gettext("The items conflict with existing data.")
+    if isinstance(exc, DataError):
+        return "data_error", gettext("A value does not fit its database column.")
+    return "error", gettext("The job stopped on an unexpected error.")
+
+
+class Execution:
+    """One run of one job by the worker holding ``lease``."""
+
+    def __init__(self, job: BulkJob, lease: uuid.UUID, *, stop: threading.Event | None = None):
+        self.job = job
+        self.lease = lease
+        self.stop = stop
+        self.mine = BulkJob.objects.filter(pk=job.pk, lease=lease)
+        self.db = jobs_db()
+        self.beat = Heartbeat(job.pk, lease, job_setting("JOB_HEARTBEAT_INTERVAL"))
+
+    def run(self) -> None:
+        self.beat.start()
+        try:
+            with translation.override(self.job.request_meta.get("language")):
+                self.execute()
+        except LeaseLost:
+            logger.warning("Bulk job %s was taken over by another worker.", self.job.pk)
+        except Interrupted:
+            self.release()
+        except (OperationalError, InterfaceError):
+            # The database is gone: nothing can be recorded. The job stays
+            # claimed until its heartbeat is stale, then runs again.
+            raise
+        except Exception as exc:
+            logger.exception("Bulk job %s failed.", self.job.pk)
+            code, detail = exception_detail(exc)
+            try:
+                self.settle(State.FAILURE, code, detail)
+            except Exception:
+                logger.exception("Could not record the failure of bulk job %s.", self.job.pk)
+        finally:
+            self.beat.stop()
+
+    def execute(self) -> None:
+        job = self.job
+        if job.attempts > job_setting("JOB_MAX_ATTEMPTS"):
+            message = ngettext(
+                "The job was interrupted %(count)d time; it will not be tried again.",
+                "The job was interrupted %(count)d times; it will not be tried again.",
+                job.attempts - 1,
+            ) % {"count": job.attempts - 1}
+            return self.settle(State.FAILURE, "interrupted", message)
+        try:
+            if job.cancel_requested:
+                raise Cancelled
+            view = build_view(job)
+            self.db = router.db_for_write(view.get_queryset().model)
+            if job.dry_run:
+                self.run_dry(view)
+            elif job.lenient:
+                self.run_lenient(view)
+            else:
+                self.run_strict(view)
+        except Cancelled:
+            self.settle(State.CANCELLED)
+        except APIException as exc:
+            # The view refused the owner (a permission lost since submission),
+            # or the engine refused the input as a whole.
+            code, detail = exception_detail(exc)
+            self.settle(State.FAILURE, code, detail)
+
+    # The three ways to run -------------------------------------------------------
+
+    def run_lenient(self, view) -> None:
+        job = self.job
+        tally = Tally.from_dict(job.result, job.total) if job.checkpoint else Tally(job.total)
+        self.save_progress(phase=Phase.WRITING, processed=job.checkpoint, message=self.progress_message(Phase.WRITING, job.checkpoint))
+        for start, items in files.iter_batches(job, job.checkpoint):
+            self.check_stop()
+            with self.transaction():
+                records = self.run_batch(view, items, start, lenient=True, dry_run=False)
+                files.write_part(job, "write", start, records)
+                tally.add(records, items, start)
+                self.save_checkpoint(start, start + len(items), tally)
+            self.yield_database()
+        self.finish(State.SUCCESS, tally, "write", keep_successes=True)
+
+    def run_strict(self, view) -> None:
+        job = self.job
+        checked = self.validate_all(view, Tally(job.total))
+        if checked.error_count:
+            message = ngettext(
+                "%(count)d of %(total)d items was rejected; nothing was written.",
+                "%(count)d of %(total)d items were rejected; nothing was written.",
+                checked.error_count,
+            ) % {"count": checked.error_count, "total": job.total}
+            checked.refuse()
+            return self.finish(
+                State.FAILURE, checked, "check", keep_successes=False, code="invalid", detail=message
+            )
+        tally = Tally(job.total)
+        self.save_progress(phase=Phase.WRITING, processed=0, message=self.progress_message(Phase.WRITING, 0))
+        start, items = 0, []
+        try:
+            with self.transaction():
+                # SQLite locks the whole database for this transaction: the
+                # heartbeat could only wait for it.
+                self.beat.paused = connections[self.db].vendor == "sqlite"
+                for start, items in files.iter_batches(job):
+                    self.check_stop(in_transaction=True)
+                    records = self.run_batch(view, items, start, lenient=False, dry_run=False)
+                    files.write_part(job, "write", start, records)
+                    tally.add(records, items, start)
+                    done = start + len(items)
+                    self.beat.progress = {"processed": done, "message": self.progress_message(Phase.WRITING, done)}
+                # Nothing may wait on the job's row once it is locked below.
+                self.beat.stop()
+                self.finish(State.SUCCESS, tally, "write", keep_successes=True)
+        except BulkError as exc:
+            # Valid a moment ago, refused now (a concurrent write): the
+            # transaction is rolled back, so nothing stays written.
+            records = error_records(exc.item_errors)
+            files.write_part(job, "write", start, records)
+            failed = Tally(job.total)
+            failed.add(records, items, start)
+            code, detail = exception_detail(exc)
+            self.finish(State.FAILURE, failed, "write", keep_successes=False, code=code, detail=detail)
+
+    def run_dry(self, view) -> None:
+        job = self.job
+        tally = self.validate_all(view, Tally(job.total, dry_run=True))
+        state = State.FAILURE if tally.error_count and not job.lenient else State.SUCCESS
+        self.finish(state, tally, "check", keep_successes=True)
+
+    def validate_all(self, view, tally: Tally) -> Tally:
+        """Run every batch through the engine with ``dry_run=True``; nothing is written."""
+        job = self.job
+        self.save_progress(phase=Phase.VALIDATING, processed=0, message=self.progress_message(Phase.VALIDATING, 0))
+        for start, items in files.iter_batches(job):
+            self.check_stop()
+            records = self.run_batch(view, items, start, lenient=True, dry_run=True)
+            files.write_part(job, "check", start, records)
+            tally.add(records, items, start)
+            done = start + len(items)
+            self.save_progress(processed=done, message=self.progress_message(Phase.VALIDATING, done))
+            self.yield_database()
+        return tally
+
+    # Steps ----------------------------------------------------------------
+
+    def get_operation(self, view, **options) -> BulkOperation:
+        """The engine for one batch, as the view builds it for a request."""
+        if self.job.upsert_field:
+            options["upsert_field"] = self.job.upsert_field
+        if hasattr(view, "get_bulk_operation"):
+            return view.get_bulk_operation(self.job.operation, **options)
+        return BulkOperation(view, self.job.operation, **options)
+
+    def run_batch(self, view, items: list, start: int, *, lenient: bool, dry_run: bool) -> list[dict]:
+        """The outcome records of one batch.
+
+        A lenient batch that fails as a whole (a hook raised, say) fails
+        every item in it and the job goes on; in a strict job the error ends
+        the job.
+        """
+        operation = self.get_operation(view, lenient=lenient, dry_run=dry_run)
+        try:
+            result = operation.run(items, start_index=start)
+        except BulkError:
+            raise
+        except (APIException, DjangoValidationError, IntegrityError, DataError) as exc:
+            if not lenient:
+                raise
+            code, detail = exception_detail(exc)
+            return batch_failure_records(start, items, code, detail)
+        return outcome_records(result.items)
+
+    def transaction(self) -> ExitStack:
+        """One transaction on the data's database and on the jobs table's."""
+        stack = ExitStack()
+        stack.enter_context(transaction.atomic(using=self.db))
+        if jobs_db() != self.db:
+            stack.enter_context(transaction.atomic(using=jobs_db()))
+        return stack
+
+    def check_stop(self, *, in_transaction: bool = False) -> None:
+        """Stop between batches if the job was cancelled, lost, or the worker is stopping."""
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted
+        if self.beat.lost.is_set():
+            raise LeaseLost
+        if self.beat.cancelled.is_set():
+            raise Cancelled
+        # Outside a transaction the row is read fresh; inside one, a
+        # repeatable-read snapshot would hide the request, so the heartbeat
+        # (its own connection) is relied on.
+        if not in_transaction and self.mine.filter(cancel_requested=True).exists():
+            raise Cancelled
+
+    def yield_database(self) -> None:
+        """Let other writers in between two batches on SQLite.
+
+        SQLite has one writer at a time, and a waiting writer polls with
+        growing sleeps (up to 100 ms), so a worker starting its next batch at
+        once would keep a cancel request or a heartbeat waiting until the end.
+        """
+        if connections[self.db].vendor == "sqlite":
+            time.sleep(SQLITE_PAUSE)
+
+    def progress_message(self, phase: str, done: int) -> str:
+        values = {"done": done, "total": self.job.total}
+        if phase == Phase.VALIDATING:
+            return gettext("Validated %(done)d of %(total)d items.") % values
+        return gettext("Processed %(done)d of %(total)d items.") % values
+
+    def save_progress(self, **fields) -> None:
+        if not self.mine.update(heartbeat_at=timezone.now(), **fields):
+            raise LeaseLost
+
+    def save_checkpoint(self, start: int, end: int, tally: Tally) -> None:
+        """Move the checkpoint past a batch, in the batch's transaction."""
+        updated = self.mine.filter(checkpoint=start).update(
+            checkpoint=end,
+            processed=end,
+            succeeded=tally.success_count,
+            failed=tally.error_count,
+            result=tally.as_dict(),
+            message=self.progress_message(Phase.WRITING, end),
+            heartbeat_at=timezone.now(),
+        )
+        if not updated:
+            raise LeaseLost
+
+    # Endings --------------------------------------------------------------
+
+    def finish(self, state: str, tally: Tally, phase: str | None, *, keep_successes: bool, code=None, detail=None) -> None:
+        if not finish_job(self.job, self.mine, state, tally, phase, keep_successes=keep_successes, code=code, detail=detail):
+            raise LeaseLost
+
+    def settle(self, state: str, code: str | None = None, detail: Any = None) -> None:
+        """End the job early: what a lenient job committed stays and is reported."""
+        job = BulkJob.objects.get(pk=self.job.pk)
+        if job.lenient and not job.dry_run:
+            tally = Tally.from_dict(job.result, job.total)
+            phase, end = "write", job.checkpoint
+        else:
+            tally, phase, end = Tally(job.total, dry_run=job.dry_run), None, 0
+        finish_job(job, self.mine, state, tally, phase, keep_successes=True, end=end, code=code, detail=detail)
+
+    def release(self) -> None:
+        """Put the job back in the queue; a lenient job keeps its checkpoint."""
+        self.mine.update(
+            state=State.PENDING,
+            lease=None,
+            worker="",
+            phase="",
+            attempts=F("attempts") - 1,
+            message=gettext("Waiting to run."),
+        )
+
+
+def finish_job(
+    job: BulkJob,
+    queryset,
+    state: str,
+    tally: Tally,
+    phase: str | None,
+    *,
+    keep_successes: bool,
+    end: int | None = None,
+    code: str | None = None,
+    detail: Any = None,
+) -> bool:
+    """Write ``job``'s result files and record its end through ``queryset``.
+
+    Returns whether ``queryset`` still matched the job (the lease held).
+    """
+    written = write_results(job, phase, keep_successes=keep_successes, end=end)
+    counts = {kind: entry["count"] for kind, entry in written.items()}
+    extra: dict[str, Any] = {"unprocessed_count": counts["unprocessed"]}
+    if code is not None:
+        extra.update(code=code, detail=detail)
+    now = timezone.now()
+    return bool(
+        queryset.update(
+            state=state,
+            phase="",
+            message=end_message(state, job.total, counts, detail),
+            result=tally.as_dict(**extra),
+            files=written,
+            processed=counts["successful"] + counts["failed"],
+            succeeded=counts["successful"],
+            failed=counts["failed"],
+            lease=None,
+            finished_at=now,
+            heartbeat_at=now,
+            expires_at=now + timedelta(seconds=job_setting("JOB_RETENTION")),
+        )
+    )
+
+
+def end_message(state: str, total: int, counts: dict, detail: Any) -> str:
+    values = {"total": total, **counts}
+    if state == State.SUCCESS:
+        return gettext("%(successful)d of %(total)d items succeeded, %(failed)d failed.") % values
+    if state == State.CANCELLED:
+        return gettext("Cancelled: %(successful)d items succeeded, %(failed)d failed, %(unprocessed)d not processed.") % values
+    if isinstance(detail, str):
+        return detail[:255]
+    return gettext("The job failed; %(unprocessed)d of %(total)d items were not processed.") % values
+
+
+def cancel_job(job: BulkJob) -> BulkJob:
+    """Cancel ``job``: at once if it is waiting, between two batches if it is running.
+
+    Returns the job as it is now.
+    """
+    waiting = BulkJob.objects.filter(pk=job.pk, state=State.PENDING)
+    if waiting.update(state=State.CANCELLED, cancel_requested=True):
+        job.refresh_from_db()
+        cancelled = BulkJob.objects.filter(pk=job.pk, state=State.CANCELLED)
+        finish_job(job, cancelled, State.CANCELLED, Tally(job.total, dry_run=job.dry_run), None, keep_successes=True)
+    else:
+        BulkJob.objects.filter(pk=job.pk, state=State.PROGRESS).update(cancel_requested=True)
+    job.refresh_from_db()
+    return job

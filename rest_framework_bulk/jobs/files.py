@@ -1,0 +1,201 @@
+"""
+A job's files in Django's storage.
+
+Under ``{JOB_STORAGE_PREFIX}{job id}/`` a job keeps:
+
+* ``input.jsonl`` (one item per line) or ``input.csv`` (the file as uploaded);
+* ``parts/{phase}-{start}.jsonl``: the outcome of each batch, written before
+  the batch commits, so that the outcomes of committed batches survive a
+  crash (a batch that runs again overwrites its part);
+* the result files, ``{kind}.jsonl`` and ``{kind}.csv`` for the successful,
+  failed and unprocessed items.
+
+The payload never travels through a broker: a job is known by its id alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import posixpath
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+from rest_framework.utils.encoders import JSONEncoder
+
+from ..parsers import CSVRows
+from .conf import job_setting
+
+logger = logging.getLogger("rest_framework_bulk.jobs")
+
+#: Spooled to disk above this size, so a large input never sits in memory.
+SPOOL_SIZE = 4 * 1024 * 1024
+
+_encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def get_storage() -> Storage:
+    return storages[job_setting("JOB_STORAGE")]
+
+
+def job_path(job_id, *names: str) -> str:
+    prefix = job_setting("JOB_STORAGE_PREFIX").strip("/")
+    return posixpath.join(prefix, str(job_id), *names)
+
+
+def dumps(value: Any) -> str:
+    return _encoder.encode(value)
+
+
+def spool() -> IO[bytes]:
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
+
+
+def save(name: str, content: IO[bytes]) -> str:
+    """Save ``content`` as ``name``, replacing a file of that name."""
+    storage = get_storage()
+    if storage.exists(name):
+        storage.delete(name)
+    content.seek(0)
+    saved = storage.save(name, File(content, name=posixpath.basename(name)))
+    if saved != name:
+        # A storage that renamed the file (another writer raced us): the
+        # name is what readers look for, so this is an error worth seeing.
+        storage.delete(saved)
+        raise OSError(f"Storage saved {name!r} as {saved!r}.")
+    return saved
+
+
+def write_lines(name: str, records: Iterable[Any]) -> tuple[str, int]:
+    """Save ``records`` as JSON lines; returns the name and the count."""
+    count = 0
+    with spool() as buffer:
+        for record in records:
+            buffer.write(dumps(record).encode())
+            buffer.write(b"\n")
+            count += 1
+        return save(name, buffer), count
+
+
+def read_lines(name: str) -> Iterator[Any]:
+    with get_storage().open(name, "rb") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+# Input ---------------------------------------------------------------------
+
+
+def is_file(value: Any) -> bool:
+    return hasattr(value, "read") and not isinstance(value, (list, tuple, dict, str, bytes))
+
+
+def save_input(job_id, items_or_file: Any, csv_options: dict) -> tuple[str, str, int]:
+    """Store a job's input; returns its name, its format and its item count.
+
+    A list (or any iterable) of items is stored as JSON lines. An uploaded
+    CSV file is stored as it is, after one pass that counts its rows and
+    rejects a malformed file while the client is still there to hear it.
+    """
+    if is_file(items_or_file):
+        upload = items_or_file
+        upload.seek(0)
+        total = sum(1 for _row in CSVRows(upload, **csv_options))
+        upload.seek(0)
+        return save(job_path(job_id, "input.csv"), upload), "csv", total
+    name, total = write_lines(job_path(job_id, "input.jsonl"), items_or_file)
+    return name, "jsonl", total
+
+
+def iter_input(job, start: int = 0) -> Iterator[tuple[int, Any]]:
+    """``(index, item)`` for the job's items from ``start`` on."""
+    if job.input_format == "csv":
+        with get_storage().open(job.input_name, "rb") as handle:
+            for index, row in enumerate(CSVRows(handle, **job.options.get("csv", {}))):
+                if index >= start:
+                    yield index, row
+        return
+    with get_storage().open(job.input_name, "rb") as handle:
+        index = 0
+        for line in handle:
+            if not line.strip():
+                continue
+            if index >= start:
+                yield index, json.loads(line)
+            index += 1
+
+
+def iter_batches(job, start: int = 0) -> Iterator[tuple[int, list]]:
+    """``(index of the first item, items)`` for each batch from ``start`` on."""
+    batch: list = []
+    first = start
+    for index, item in iter_input(job, start):
+        if not batch:
+            first = index
+        batch.append(item)
+        if len(batch) >= job.batch_size:
+            yield first, batch
+            batch = []
+    if batch:
+        yield first, batch
+
+
+# Batch outcomes ------------------------------------------------------------
+
+
+def part_name(job, phase: str, start: int) -> str:
+    return job_path(job.pk, "parts", f"{phase}-{start:012d}.jsonl")
+
+
+def write_part(job, phase: str, start: int, records: list[dict]) -> None:
+    write_lines(part_name(job, phase, start), records)
+
+
+def iter_outcomes(job, phase: str | None, end: int | None = None) -> Iterator[dict]:
+    """The recorded outcomes of ``phase``'s batches before ``end``, in item order."""
+    if phase is None:
+        return
+    storage = get_storage()
+    end = job.total if end is None else end
+    for start in range(0, end, job.batch_size):
+        name = part_name(job, phase, start)
+        if storage.exists(name):
+            yield from sorted(read_lines(name), key=lambda record: record["index"])
+
+
+# Clean-up --------------------------------------------------------------------
+
+
+def delete_files(job_id) -> None:
+    """Delete every file of the job ``job_id``."""
+    storage = get_storage()
+    root = job_path(job_id)
+    try:
+        _delete_tree(storage, root)
+    except NotImplementedError:  # pragma: no cover - a storage that cannot list
+        for name in ("input.jsonl", "input.csv"):
+            storage.delete(job_path(job_id, name))
+    except OSError:
+        logger.warning("Could not delete the files of bulk job %s.", job_id, exc_info=True)
+
+
+def _delete_tree(storage: Storage, path: str) -> None:
+    try:
+        directories, names = storage.listdir(path)
+    except FileNotFoundError:
+        return
+    for directory in directories:
+        _delete_tree(storage, posixpath.join(path, directory))
+    for name in names:
+        storage.delete(posixpath.join(path, name))
+    if hasattr(storage, "path"):
+        # A file system storage keeps empty directories.
+        try:
+            os.rmdir(storage.path(path))
+        except OSError:
+            pass

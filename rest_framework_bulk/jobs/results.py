@@ -1,0 +1,272 @@
+"""
+What a job did: the summary kept in its row and the result files.
+
+The summary has the shape of django-bulk-drf's result::
+
+    {"total_items": 3, "success_count": 2, "error_count": 1,
+     "errors": [{"index": 1, "code": "invalid", "error": "name: This field is required.",
+                 "data": {...}}],
+     "created_ids": [10, 11], "updated_ids": [], "deleted_ids": []}
+
+with ``errors`` and the id lists capped (``JOB_MAX_ERRORS``, ``JOB_MAX_IDS``;
+``truncated`` says when they were). The result files have every item, as
+Salesforce's Bulk API has them:
+
+* ``successful``: the items written, with their status and id;
+* ``failed``: the items refused, with the error;
+* ``unprocessed``: the items never applied (the job was cancelled or failed
+  first, or a strict job refused the whole input). Their CSV has the input's
+  columns only, so it can be submitted again as it is.
+
+Each comes as JSON lines and as CSV. CSV cells are written by
+:func:`~rest_framework_bulk.renderers.iter_csv_rows`, with ``None`` as the
+``CSV_NULL_VALUE`` token so that a null survives a round trip.
+"""
+
+from __future__ import annotations
+
+import json
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+
+from ..exceptions import ItemError
+from ..lookups import display
+from ..operations import describe
+from ..renderers import iter_csv_rows
+from ..settings import api_settings
+from . import files
+from .conf import job_setting
+
+SUCCESSFUL = "successful"
+FAILED = "failed"
+UNPROCESSED = "unprocessed"
+KINDS = (SUCCESSFUL, FAILED, UNPROCESSED)
+
+#: Status of an item, in the summary's id lists.
+ID_LISTS = {"created": "created_ids", "updated": "updated_ids", "deleted": "deleted_ids"}
+
+
+# Outcome records -----------------------------------------------------------
+
+
+def outcome_records(items: Iterable) -> list[dict]:
+    """Records for the ``ItemResult`` objects of a ``BulkResult``."""
+    records = []
+    for item in items:
+        record: dict[str, Any] = {"index": item.index, "status": item.status}
+        if item.pk is not None:
+            record["id"] = display(item.pk)
+        if item.lookup is not None:
+            record["lookup"] = item.lookup
+        if item.code is not None:
+            record["code"] = item.code
+            record["detail"] = item.detail
+            if item.codes is not None:
+                record["codes"] = item.codes
+        records.append(record)
+    return records
+
+
+def error_records(errors: Iterable[ItemError]) -> list[dict]:
+    """Records for the item errors of a ``BulkError``."""
+    records = []
+    for error in errors:
+        record: dict[str, Any] = {"index": error.index, "status": error.code}
+        if error.lookup is not None:
+            record["lookup"] = error.lookup
+        record["code"] = error.code
+        record["detail"] = error.detail
+        if error.codes is not None:
+            record["codes"] = error.codes
+        records.append(record)
+    return records
+
+
+def batch_failure_records(start: int, items: Sequence, code: str, detail: Any) -> list[dict]:
+    """Records failing every item of a batch that failed as a whole."""
+    return [
+        {"index": start + offset, "status": code, "code": code, "detail": detail}
+        for offset in range(len(items))
+    ]
+
+
+def line_of(item: Any) -> int | None:
+    return getattr(item, "line", None)
+
+
+# The summary ----------------------------------------------------------------
+
+
+class Tally:
+    """The running summary of a job, added to batch by batch."""
+
+    def __init__(self, total: int, *, dry_run: bool = False):
+        self.total = total
+        self.dry_run = dry_run
+        self.success_count = 0
+        self.error_count = 0
+        self.errors: list[dict] = []
+        self.ids: dict[str, list] = {name: [] for name in ID_LISTS.values()}
+        self.truncated = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None, total: int, *, dry_run: bool = False) -> Tally:
+        tally = cls(total, dry_run=dry_run)
+        if data:
+            tally.success_count = data.get("success_count", 0)
+            tally.error_count = data.get("error_count", 0)
+            tally.errors = list(data.get("errors", []))
+            for name in ID_LISTS.values():
+                tally.ids[name] = list(data.get(name, []))
+            tally.truncated = data.get("truncated", False)
+        return tally
+
+    @property
+    def processed(self) -> int:
+        return self.success_count + self.error_count
+
+    def add(self, records: Iterable[dict], items: Sequence, start: int) -> None:
+        max_errors = job_setting("JOB_MAX_ERRORS")
+        max_ids = job_setting("JOB_MAX_IDS")
+        for record in records:
+            if "code" in record:
+                self.error_count += 1
+                if len(self.errors) >= max_errors:
+                    self.truncated = True
+                    continue
+                item = items[record["index"] - start]
+                error = {"index": record["index"], "code": record["code"], "error": describe(record["detail"])}
+                if line_of(item) is not None:
+                    error["line"] = line_of(item)
+                error["data"] = item
+                self.errors.append(error)
+            else:
+                self.success_count += 1
+                name = ID_LISTS.get(record["status"])
+                if name is not None and "id" in record:
+                    if len(self.ids[name]) >= max_ids:
+                        self.truncated = True
+                    else:
+                        self.ids[name].append(record["id"])
+
+    def refuse(self) -> None:
+        """Nothing was written after all: the items that passed do not count."""
+        self.success_count = 0
+        self.ids = {name: [] for name in ID_LISTS.values()}
+
+    def as_dict(self, **extra: Any) -> dict:
+        return {
+            "total_items": self.total,
+            "success_count": self.success_count,
+            "error_count": self.error_count,
+            "dry_run": self.dry_run,
+            "errors": self.errors,
+            **self.ids,
+            "truncated": self.truncated,
+            **extra,
+        }
+
+
+# Result files ---------------------------------------------------------------
+
+META_COLUMNS = {
+    SUCCESSFUL: ("index", "status", "id"),
+    FAILED: ("index", "line", "lookup", "code", "error"),
+    UNPROCESSED: (),
+}
+
+
+class ResultWriter:
+    """Writes one kind of result file, as JSON lines and then as CSV."""
+
+    def __init__(self, job, kind: str):
+        self.job = job
+        self.kind = kind
+        self.count = 0
+        self.columns: dict[str, None] = {}
+        self.meta: dict[str, None] = {}
+        self.buffer = files.spool()
+
+    def add(self, index: int, item: Any, record: dict | None) -> None:
+        entry: dict[str, Any] = {"index": index}
+        if self.kind == SUCCESSFUL:
+            entry["status"] = record["status"]
+            if "id" in record:
+                entry["id"] = record["id"]
+        elif self.kind == FAILED:
+            if line_of(item) is not None:
+                entry["line"] = line_of(item)
+            for key in ("lookup", "code"):
+                if key in record:
+                    entry[key] = record[key]
+            entry["error"] = describe(record["detail"])
+            entry["detail"] = record["detail"]
+            if "codes" in record:
+                entry["codes"] = record["codes"]
+        entry["data"] = item
+        for key in entry:
+            self.meta.setdefault(key, None)
+        for key in item if isinstance(item, Mapping) else ("value",):
+            self.columns.setdefault(str(key), None)
+        self.buffer.write(files.dumps(entry).encode())
+        self.buffer.write(b"\n")
+        self.count += 1
+
+    def save(self) -> dict:
+        try:
+            jsonl = files.save(files.job_path(self.job.pk, f"{self.kind}.jsonl"), self.buffer)
+            with files.spool() as csv_buffer:
+                for line in iter_csv_rows(self.csv_rows(), self.csv_header()):
+                    csv_buffer.write(line)
+                csv = files.save(files.job_path(self.job.pk, f"{self.kind}.csv"), csv_buffer)
+        finally:
+            self.buffer.close()
+        return {"count": self.count, "jsonl": jsonl, "csv": csv}
+
+    def csv_header(self) -> list[str]:
+        meta = [f"bulk__{key}" for key in META_COLUMNS[self.kind] if key in self.meta]
+        return [*meta, *self.columns]
+
+    def csv_rows(self) -> Iterable[dict]:
+        null = api_settings.CSV_NULL_VALUE
+        self.buffer.seek(0)
+        for line in self.buffer:
+            entry = json.loads(line)
+            data = entry.pop("data")
+            row = {f"bulk__{key}": value for key, value in entry.items()}
+            if not isinstance(data, Mapping):
+                data = {"value": data}
+            row.update((key, null if value is None else value) for key, value in data.items())
+            yield row
+
+
+def write_results(job, phase: str | None, *, keep_successes: bool, end: int | None = None) -> dict:
+    """Write the result files of a finished job; returns them for ``job.files``.
+
+    ``phase`` names the recorded outcomes to report (``None``: none, every
+    item is unprocessed), ``end`` the index where the committed outcomes
+    end (a cancelled lenient job's checkpoint). Without ``keep_successes`` the items that passed
+    were not kept (a strict job failed or was cancelled) and count as
+    unprocessed.
+    """
+    writers = {kind: ResultWriter(job, kind) for kind in KINDS}
+    try:
+        outcomes = files.iter_outcomes(job, phase, end)
+        pending = next(outcomes, None)
+        for index, item in files.iter_input(job):
+            while pending is not None and pending["index"] < index:
+                pending = next(outcomes, None)
+            record = pending if pending is not None and pending["index"] == index else None
+            if record is None:
+                kind = UNPROCESSED
+            elif "code" in record:
+                kind = FAILED
+            else:
+                kind = SUCCESSFUL if keep_successes else UNPROCESSED
+            writers[kind].add(index, item, record)
+        return {kind: writer.save() for kind, writer in writers.items()}
+    finally:
+        for writer in writers.values():
+            writer.buffer.close()

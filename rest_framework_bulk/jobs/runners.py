@@ -1,0 +1,169 @@
+"""
+Job runners: what starts a job once it is submitted.
+
+The runner is chosen by ``REST_FRAMEWORK_BULK["JOB_RUNNER"]``:
+
+``EmbeddedRunner`` (the default)
+    Needs no broker. Jobs wait in the database; worker threads pick them up.
+    The first job submitted in a process starts ``JOB_WORKERS`` daemon
+    threads there, which poll for waiting jobs and take over abandoned ones.
+    ``manage.py run_bulk_jobs`` runs the same workers in a process of their
+    own; with ``JOB_WORKERS = 0`` web processes only submit and leave the
+    work to such processes.
+
+``rest_framework_bulk.jobs.celery.CeleryRunner``
+    Sends the job's id (only the id) to a Celery task.
+
+A runner of your own subclasses ``BaseRunner`` and implements ``enqueue()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+
+from django.db import DatabaseError, close_old_connections, connections
+from django.utils.module_loading import import_string
+
+from .conf import job_setting
+from .execution import claim_next, execute
+from .models import BulkJob
+
+logger = logging.getLogger("rest_framework_bulk.jobs")
+
+
+class BaseRunner:
+    """Starts submitted jobs."""
+
+    def enqueue(self, job_id) -> None:
+        """Arrange for the job ``job_id`` to run. Called once its row is committed."""
+        raise NotImplementedError("`enqueue()` must be implemented.")
+
+    def ensure_started(self) -> None:
+        """Make sure this process can run jobs, if the runner works in-process."""
+
+    def recover(self) -> int:
+        """Enqueue again the jobs whose worker died or whose message was lost.
+
+        Returns how many there were. Cheap enough to call from a periodic task.
+        """
+        count = 0
+        for job_id in BulkJob.objects.lost().values_list("pk", flat=True):
+            self.enqueue(job_id)
+            count += 1
+        return count
+
+
+class EmbeddedRunner(BaseRunner):
+    """Runs jobs on worker threads in the web process (or ``run_bulk_jobs``)."""
+
+    def enqueue(self, job_id) -> None:
+        pool = get_pool()
+        if pool is not None:
+            pool.wake()
+
+    def ensure_started(self) -> None:
+        get_pool()
+
+    def recover(self) -> int:
+        # The workers take over abandoned jobs themselves; wake them.
+        self.enqueue(None)
+        return 0
+
+
+def get_runner() -> BaseRunner:
+    """An instance of the ``JOB_RUNNER`` class."""
+    return import_string(job_setting("JOB_RUNNER"))()
+
+
+# Worker threads ----------------------------------------------------------------
+
+
+class WorkerPool:
+    """Threads that claim and run jobs until stopped."""
+
+    def __init__(self, size: int, *, name: str = "bulk-jobs"):
+        self.size = size
+        self.name = name
+        self.pid = os.getpid()
+        self.stopping = threading.Event()
+        self.wakeup = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> WorkerPool:
+        for number in range(self.size):
+            thread = threading.Thread(target=self.work, name=f"{self.name}-{number}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        return self
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the threads; a job being run goes back to the queue after its batch."""
+        self.stopping.set()
+        self.wakeup.set()
+        for thread in self.threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return any(thread.is_alive() for thread in self.threads)
+
+    def work(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                if not self.run_one():
+                    if self.wakeup.wait(job_setting("JOB_HEARTBEAT_INTERVAL")):
+                        self.wakeup.clear()
+        finally:
+            connections.close_all()
+
+    def run_one(self) -> bool:
+        """Claim and run one job; returns whether there was one."""
+        close_old_connections()
+        lease = uuid.uuid4()
+        try:
+            job_id = claim_next(lease)
+        except DatabaseError:
+            logger.warning("Could not look for bulk jobs.", exc_info=True)
+            return False
+        if job_id is None:
+            return False
+        try:
+            execute(job_id, lease, stop=self.stopping)
+        except Exception:
+            # The job stays claimed until its heartbeat is stale, then runs again.
+            logger.exception("Bulk job %s was interrupted by an error.", job_id)
+        finally:
+            close_old_connections()
+        return True
+
+
+_pool: WorkerPool | None = None
+_pool_lock = threading.Lock()
+
+
+def get_pool() -> WorkerPool | None:
+    """This process's worker threads, started on first use (none if ``JOB_WORKERS`` is 0)."""
+    global _pool
+    size = job_setting("JOB_WORKERS")
+    if not size:
+        return None
+    with _pool_lock:
+        # A forked child (a pre-forking web server) has none of its parent's threads.
+        if _pool is None or _pool.pid != os.getpid() or not _pool.is_alive():
+            _pool = WorkerPool(size).start()
+        return _pool
+
+
+def stop_pool(timeout: float | None = None) -> None:
+    """Stop this process's worker threads, if they were started."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.stop(timeout)

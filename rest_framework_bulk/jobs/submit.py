@@ -1,0 +1,166 @@
+"""
+Turning a bulk request into a job, and the ``202 Accepted`` answer.
+
+The ``/bulk/`` endpoint (or any bulk view) hands a large request over::
+
+    from rest_framework_bulk.jobs.submit import accepted_response, submit_job
+
+    job = submit_job(
+        request=request,
+        view=self,
+        operation="create",
+        items_or_file=request.data,
+        options={"handling": "lenient"},
+    )
+    return accepted_response(job, request)
+
+The input goes to storage, the job row is created, and the runner is told
+once the surrounding transaction commits, so a worker never looks for a row
+that is not there yet (or that was rolled back).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import router, transaction
+from django.urls import NoReverseMatch
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+from rest_framework.exceptions import ErrorDetail, NotAuthenticated
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from ..operations import ACTIONS
+from ..settings import api_settings
+from . import files
+from .conf import job_setting
+from .context import describe_view
+from .models import BulkJob
+from .runners import get_runner
+
+logger = logging.getLogger("rest_framework_bulk.jobs")
+
+#: The options a job takes, with their defaults.
+OPTIONS = {
+    # "strict": all items or none; "lenient": valid items, errors reported.
+    "handling": BulkJob.Handling.STRICT,
+    # Validate and report what would happen; write nothing.
+    "dry_run": False,
+    # The unique field an upsert matches items on.
+    "upsert_field": "",
+    # For a CSV file: CSVRows' delimiter and encoding.
+    "delimiter": ",",
+    "encoding": "utf-8",
+}
+
+
+class JobNotAuthenticated(NotAuthenticated):
+    """An anonymous request asked for a job."""
+
+    default_detail = _(
+        "Log in to run a bulk job: its status and results are shown only to the user who submitted it."
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.detail = {
+            "code": self.default_code,
+            "detail": ErrorDetail(str(self.default_detail), code=self.default_code),
+        }
+
+
+def submit_job(
+    *,
+    request,
+    view,
+    operation: str,
+    items_or_file: Any,
+    options: dict | None = None,
+) -> BulkJob:
+    """Store ``items_or_file``, create the job and enqueue it on commit.
+
+    ``items_or_file`` is a list (or any iterable) of items, or an uploaded
+    CSV file. ``options`` may set ``handling``, ``dry_run``, ``upsert_field``,
+    and for CSV ``delimiter`` and ``encoding``.
+
+    A job belongs to the user who submits it: anonymous requests get
+    401/403 (``not_authenticated``).
+    """
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        raise JobNotAuthenticated()
+    unknown = set(options or {}) - set(OPTIONS)
+    assert not unknown, f"`submit_job()` got unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}."
+    options = {**OPTIONS, **(options or {})}
+    assert options["handling"] in BulkJob.Handling.values, (
+        f"`handling` must be one of {BulkJob.Handling.values}, not {options['handling']!r}."
+    )
+    assert operation in ACTIONS, f"`operation` must be one of {ACTIONS}, not {operation!r}."
+
+    job_id = uuid.uuid4()
+    csv_options = {
+        "delimiter": options["delimiter"],
+        "encoding": options["encoding"],
+        "null_value": getattr(view, "csv_null_value", api_settings.CSV_NULL_VALUE),
+    }
+    input_name, input_format, total = files.save_input(job_id, items_or_file, csv_options)
+    try:
+        job = BulkJob.objects.create(
+            id=job_id,
+            owner=user,
+            operation=operation,
+            handling=options["handling"],
+            dry_run=bool(options["dry_run"]),
+            upsert_field=options["upsert_field"] or "",
+            options={"csv": csv_options} if input_format == "csv" else {},
+            input_name=input_name,
+            input_format=input_format,
+            batch_size=get_job_batch_size(view),
+            total=total,
+            message=gettext("Waiting to run."),
+            **describe_view(view),
+        )
+    except Exception:
+        files.delete_files(job_id)
+        raise
+    runner = get_runner()
+    transaction.on_commit(partial(runner.enqueue, job.pk), using=router.db_for_write(BulkJob), robust=True)
+    return job
+
+
+def get_job_batch_size(view) -> int:
+    """The view's ``bulk_job_batch_size``, or ``JOB_BATCH_SIZE``."""
+    return getattr(view, "bulk_job_batch_size", None) or job_setting("JOB_BATCH_SIZE")
+
+
+def get_status_url(job: BulkJob, request) -> str:
+    try:
+        return reverse("bulk-job-status", kwargs={"task_id": job.pk}, request=request)
+    except NoReverseMatch as exc:
+        raise ImproperlyConfigured(
+            "The bulk job URLs are not installed: add "
+            '`path("", include("rest_framework_bulk.urls"))` to your URLconf.'
+        ) from exc
+
+
+def accepted_response(job: BulkJob, request, headers: dict | None = None) -> Response:
+    """``202 Accepted`` for a submitted job, pointing at its status (RFC 9110 §15.3.3)."""
+    status_url = get_status_url(job, request)
+    data = {
+        "message": gettext("Bulk %(operation)s job accepted for %(count)d items.")
+        % {"operation": job.get_operation_display().lower(), "count": job.total},
+        "task_id": str(job.pk),
+        "total_items": job.total,
+        "status_url": status_url,
+    }
+    return Response(
+        data,
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": status_url, **(headers or {})},
+    )

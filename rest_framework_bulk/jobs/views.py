@@ -1,0 +1,135 @@
+"""
+The status API of bulk jobs.
+
+==========================================================  ==========================================
+``GET    bulk-operations/``                                  the caller's jobs (every job for staff)
+``GET    bulk-operations/{task_id}/``                        one job
+``GET    bulk-operations/{task_id}/status/``                 the same, where django-bulk-drf had it
+``POST   bulk-operations/{task_id}/cancel/``                 cancel a waiting or running job
+``DELETE bulk-operations/{task_id}/``                        delete a finished job and its files
+``GET    bulk-operations/{task_id}/results/{kind}/``         the ``successful``, ``failed`` or
+                                                             ``unprocessed`` items, as JSON lines
+                                                             (``?format=json``) or CSV (``?format=csv``)
+==========================================================  ==========================================
+
+A job is visible to the user who submitted it and to staff; to anyone else
+its id is unknown (404), so ids cannot be probed. While a job waits or runs,
+its representation comes with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.http import FileResponse
+from django.utils.translation import gettext_lazy as _
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from ..exceptions import RequestError
+from ..renderers import CSVRenderer
+from .conf import job_setting
+from .execution import cancel_job
+from .files import get_storage
+from .models import BulkJob
+from .serializers import BulkJobSerializer
+
+
+class JSONLinesRenderer(JSONRenderer):
+    """One JSON document per line (https://jsonlines.org)."""
+
+    media_type = "application/jsonl"
+    format = "json"
+
+
+class BulkJobViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Follow, cancel and delete your bulk jobs, and download their results."""
+
+    serializer_class = BulkJobSerializer
+    permission_classes = [IsAuthenticated]
+    lookup_url_kwarg = "task_id"
+
+    default_error_messages = {
+        "running": _("The job is still running; cancel it first."),
+        "not_finished": _("The job has not finished; its results are not ready."),
+        "finished": _("The job has already finished."),
+    }
+
+    def get_queryset(self):
+        queryset = BulkJob.objects.visible_to(self.request.user)
+        state = self.request.query_params.get("state") if self.action == "list" else None
+        if state:
+            queryset = queryset.filter(state=state.upper())
+        return queryset.order_by("-created_at")
+
+    def get_retry_after(self, job: BulkJob) -> int | None:
+        """Seconds a client should wait before asking again, while the job is not done."""
+        if job.is_running:
+            return max(1, math.ceil(job_setting("JOB_HEARTBEAT_INTERVAL")))
+        return None
+
+    def get_job_response(self, job: BulkJob, status_code: int = status.HTTP_200_OK) -> Response:
+        serializer = self.get_serializer(job)
+        retry_after = self.get_retry_after(job)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(serializer.data, status=status_code, headers=headers)
+
+    def fail(self, key: str, code: str, status_code: int = status.HTTP_409_CONFLICT):
+        raise RequestError(self.default_error_messages[key], code, status_code)
+
+    def retrieve(self, request, *args, **kwargs):
+        return self.get_job_response(self.get_object())
+
+    @action(detail=True, methods=["get"], url_path="status", url_name="status")
+    def job_status(self, request, *args, **kwargs):
+        """The job's state, progress and, once it has finished, its result."""
+        return self.get_job_response(self.get_object())
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        """Cancel the job: 200 once cancelled, 202 while a running job stops."""
+        job = self.get_object()
+        if job.state in (BulkJob.State.SUCCESS, BulkJob.State.FAILURE):
+            self.fail("finished", "job_finished")
+        job = cancel_job(job)
+        accepted = job.state == BulkJob.State.PROGRESS
+        return self.get_job_response(job, status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK)
+
+    def perform_destroy(self, instance: BulkJob):
+        if instance.is_running:
+            self.fail("running", "job_running")
+        instance.delete()
+
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"results/(?P<kind>successful|failed|unprocessed)",
+        url_name="results",
+        renderer_classes=[JSONLinesRenderer, CSVRenderer],
+    )
+    def results(self, request, *args, kind=None, **kwargs):
+        """Download a result file of a finished job."""
+        job = self.get_object()
+        if not job.is_finished:
+            self.fail("not_finished", "job_not_finished")
+        entry = job.files.get(kind)
+        if not entry:
+            raise NotFound()
+        renderer = request.accepted_renderer
+        extension = "csv" if renderer.format == "csv" else "jsonl"
+        handle = get_storage().open(entry[extension], "rb")
+        return FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"{job.pk}-{kind}.{extension}",
+            content_type=f"{renderer.media_type}; charset=utf-8",
+        )
