@@ -1,0 +1,144 @@
+# Developer and CI entry points. `make help` lists them.
+#
+# Everything runs from a virtualenv in .venv, made with the machine's python3
+# on first use. Each dependency group is installed once and again only when
+# pyproject.toml changes (the .venv/.installed-* stamp files).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
+DEMO_ADDR ?= 127.0.0.1:8000
+
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+TOX_ARGS ?=
+
+# tox looks up python3.10 ... python3.13 on PATH. pyenv's shims only answer
+# for the versions pyenv has enabled, so the interpreters' own bin directories
+# go first.
+MATRIX_PYTHONS := 3.10 3.11 3.12 3.13
+PYENV = $(shell command -v pyenv 2>/dev/null || ls "$${PYENV_ROOT:-$$HOME/.pyenv}/bin/pyenv" 2>/dev/null)
+MATRIX_PATH = $(shell test -n "$(PYENV)" && for v in $(MATRIX_PYTHONS); do \
+	d=$$("$(PYENV)" prefix $$v 2>/dev/null) && printf '%s/bin:' "$$d"; done)$(PATH)
+
+.PHONY: help test test-postgres test-mariadb matrix demo bench docs lint clean distclean
+
+help:
+	@echo "make test           run the test suite on SQLite"
+	@echo "make test-postgres  run it on PostgreSQL  ($(POSTGRES_URL))"
+	@echo "make test-mariadb   run it on MariaDB     ($(MARIADB_URL))"
+	@echo "make matrix         run it across the Python x Django x DRF matrix (tox)"
+	@echo "make demo           migrate and seed the example project, then serve it on $(DEMO_ADDR)"
+	@echo "make bench          run the benchmarks (extra arguments in BENCH_ARGS)"
+	@echo "make docs           build the documentation into docs/_build/html"
+	@echo "make lint           ruff check and ruff format --check"
+	@echo "make clean          remove build, test and docs output"
+	@echo "make distclean      clean, and remove .venv, .tox and the demo database"
+	@echo
+	@echo "PYTEST_ARGS, TOX_ARGS and BENCH_ARGS are passed through, e.g."
+	@echo "  make test PYTEST_ARGS='-k create -x'"
+
+# --- virtualenv -------------------------------------------------------------
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else \
+		"drf-bulk needs Python 3.10 or newer; run make with PYTHON=python3.X")'
+	$(PYTHON) -m venv $(VENV)
+
+# pip learnt `--group` (PEP 735 dependency groups) in 25.1.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --upgrade "pip>=25.1"
+	$(PIP) install --quiet --editable ".[celery,filter]" --group test
+	@touch $@
+
+$(VENV)/.installed-mysql: $(VENV)/.installed-test
+	@$(BIN)/python -c 'import MySQLdb' 2>/dev/null \
+		|| pkg-config --exists mysqlclient 2>/dev/null \
+		|| pkg-config --exists libmariadb 2>/dev/null \
+		|| { echo "mysqlclient builds from source and needs its headers:" >&2; \
+		     echo "  apt-get install -y pkg-config default-libmysqlclient-dev" >&2; exit 1; }
+	$(PIP) install --quiet --group mysql
+	@touch $@
+
+$(VENV)/.installed-%: $(VENV)/.installed-test
+	$(PIP) install --quiet --group $*
+	@touch $@
+
+# --- tests ------------------------------------------------------------------
+
+# pytest exits with 5 when it collects no test; that fails the target too.
+test: $(VENV)/.installed-test
+	DATABASE_URL=sqlite:// $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.installed-test
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-mariadb: $(VENV)/.installed-mysql
+	DATABASE_URL=$(MARIADB_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+matrix: $(VENV)/.installed-tox
+	PATH="$(MATRIX_PATH)" $(BIN)/tox run $(TOX_ARGS)
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# --- demo -------------------------------------------------------------------
+
+define DEMO_REQUESTS
+
+The demo API is at http://$(DEMO_ADDR)/api/products/ (browsable in a web browser).
+Try, from another terminal, in this order:
+
+  curl -X POST http://$(DEMO_ADDR)/api/products/ -H 'Content-Type: application/json' -d '[
+    {"account": 1, "sku": "NEW-1", "name": "Kettle", "price": "24.90", "quantity": 5, "active": true},
+    {"account": 1, "sku": "NEW-2", "name": "Teapot", "price": "19.50", "quantity": 8, "active": true}]'
+
+  curl -X PATCH http://$(DEMO_ADDR)/api/products/ -H 'Content-Type: application/json' -d '[
+    {"id": 1, "price": "12.50"}, {"id": 2, "quantity": 0, "active": false}]'
+
+  curl -X PUT http://$(DEMO_ADDR)/api/products/ -H 'Content-Type: application/json' -d '[
+    {"id": 3, "account": 1, "sku": "SKU-0003", "name": "Mug, large", "price": "7.00", "quantity": 40, "active": true}]'
+
+  curl -X DELETE http://$(DEMO_ADDR)/api/products/ -H 'Content-Type: application/json' -d '[4, 5, 6]'
+
+  curl -X DELETE 'http://$(DEMO_ADDR)/api/products/?account=2'
+
+`make demo` again keeps the data; `cd example && ../$(BIN)/python manage.py seed_demo --reset` restores it.
+
+endef
+export DEMO_REQUESTS
+
+demo: $(VENV)/.installed-test
+	cd example && ../$(BIN)/python manage.py migrate --noinput
+	cd example && ../$(BIN)/python manage.py seed_demo
+	@printf '%s\n' "$$DEMO_REQUESTS"
+	cd example && exec ../$(BIN)/python manage.py runserver $(DEMO_ADDR)
+
+# --- docs and lint ----------------------------------------------------------
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "Built docs/_build/html/index.html"
+
+lint: $(VENV)/.installed-lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# --- cleaning ---------------------------------------------------------------
+
+clean:
+	rm -rf build dist *.egg-info docs/_build .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -path ./.tox -prune -o \
+		-name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .tox example/db.sqlite3

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import include, path
+
+from rest_framework_bulk.routes import BulkRouter
+from store.views import ProductViewSet
+
+router = BulkRouter()
+router.register(r"products", ProductViewSet)
+
+urlpatterns = [
+    path("api/", include(router.urls)),
+    path("api-auth/", include("rest_framework.urls")),
+]
