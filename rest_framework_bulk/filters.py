@@ -253,10 +253,14 @@ class BulkFilter:
             return queryset
         # One filter() call, so that conditions on a to-many relation apply to
         # the same related row, as in a single filter(**kwargs).
-        queryset = queryset.filter(*(Q((lookup.expression, lookup.value)) for lookup in lookups))
+        conditions = [Q((lookup.expression, lookup.value)) for lookup in lookups]
         if any(lookup.many for lookup in lookups):
-            queryset = queryset.distinct()
-        return queryset
+            # Through a to-many relation a row can match more than once. A
+            # primary-key subquery rather than distinct() keeps the queryset
+            # usable for update() and delete() (Django 4.2 refuses both after
+            # distinct()).
+            return queryset.filter(pk__in=queryset.model._base_manager.filter(*conditions).values("pk"))
+        return queryset.filter(*conditions)
 
     def get_lookups(self, queryset: QuerySet, filters: Any) -> list[FilterLookup]:
         """
@@ -445,6 +449,10 @@ class BulkFilter:
                 low, high = connection.ops.integer_field_range(field.get_internal_type())
             except KeyError:  # A custom field type: let the database judge.
                 low = high = None
+            # No backend stores more than 64 bits, whatever it reports (SQLite
+            # on Django 4.2 reports no range at all).
+            low = -(2**63) if low is None else low
+            high = 2**63 - 1 if high is None else high
             if (low is not None and value < low) or (high is not None and value > high):
                 raise ValueError("out of range")
         elif isinstance(value, float) and not math.isfinite(value):

@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, models
 from rest_framework import relations
 from rest_framework.fields import SkipField, empty
+from rest_framework.exceptions import ValidationError
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
 
@@ -119,7 +120,7 @@ class BatchValidation:
 
         validators = list(self.child.validators)
         for position, validator in enumerate(validators):
-            if type(validator) is not UniqueTogetherValidator:
+            if not isinstance(validator, UniqueTogetherValidator):
                 continue
             if getattr(validator, "condition", None) is not None:
                 continue
@@ -129,9 +130,15 @@ class BatchValidation:
                 continue
             keys = []
             partial_items = []
+            defaults = getattr(validator, "defaults", {})
             for index, item in enumerate(self.items):
                 instance = self.instances[index] if self.instances is not None else None
                 values = [self.internal_value(fields[name], item) for name in validator.fields]
+                if instance is None and defaults:
+                    values = [
+                        defaults[source]() if value is empty and source in defaults else value
+                        for value, source in zip(values, sources)
+                    ]
                 if instance is not None and any(value is empty for value in values):
                     partial_items.append(index)
                 keys.append(values)
@@ -143,8 +150,6 @@ class BatchValidation:
                 if relations:
                     prefetch(self.instances, relations)
                 for index in partial_items:
-                    if all(value is empty for value in keys[index]):
-                        continue  # unchanged: DRF checks nothing for it
                     keys[index] = [
                         getattr(self.instances[index], source, None) if value is empty else value
                         for value, source in zip(keys[index], sources)
@@ -420,8 +425,36 @@ class PrefetchedQuerySet:
         return f"<PrefetchedQuerySet {self.model.__name__} {self.sources}>"
 
 
+class UniqueConstraintValidator(UniqueTogetherValidator):
+    """A model ``UniqueConstraint`` for DRF versions that do not validate it.
+
+    As DRF 3.15 and later do, a field with a model default may be omitted on
+    create; the default is what the database will store, so it is checked.
+    """
+
+    def __init__(self, queryset, fields, defaults):
+        super().__init__(queryset=queryset, fields=fields)
+        self.defaults = defaults
+
+    def enforce_required_fields(self, attrs, serializer):
+        if serializer.instance is not None:
+            return
+        missing = {
+            name: self.missing_message
+            for name in self.fields
+            if serializer.fields[name].source not in attrs and serializer.fields[name].source not in self.defaults
+        }
+        if missing:
+            raise ValidationError(missing, code="required")
+
+    def __call__(self, attrs, serializer):
+        if serializer.instance is None and self.defaults:
+            attrs = {**{source: default() for source, default in self.defaults.items()}, **attrs}
+        return super().__call__(attrs, serializer)
+
+
 def unique_constraint_validators(serializer) -> list:
-    """``UniqueTogetherValidator``s for model ``UniqueConstraint``s DRF left out.
+    """Validators for model ``UniqueConstraint``s DRF left out.
 
     DRF 3.15 and later turn plain model ``UniqueConstraint``s into validators;
     DRF 3.14 does not. Without one, a conflict inside a bulk write would only
@@ -448,7 +481,12 @@ def unique_constraint_validators(serializer) -> list:
         names = [sources[name] for name in fields]
         if frozenset(names) in covered:
             continue
-        added.append(UniqueTogetherValidator(queryset=model._default_manager, fields=names))
+        defaults = {
+            name: model._meta.get_field(name).get_default
+            for name in fields
+            if model._meta.get_field(name).has_default()
+        }
+        added.append(UniqueConstraintValidator(model._default_manager, names, defaults))
         covered.add(frozenset(names))
     return added
 
