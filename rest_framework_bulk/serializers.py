@@ -20,6 +20,7 @@ works in a shell, a test or a job.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,8 @@ from .settings import api_settings
 from .validation import BatchValidation, chunks, prefetch, unique_constraint_validators
 
 __all__ = ["BulkListSerializer", "BulkSerializerMixin"]
+
+logger = logging.getLogger("rest_framework_bulk")
 
 LOOKUP_CODES = {"missing_lookup", "invalid_lookup", "duplicate_lookup", "not_found"}
 
@@ -330,44 +333,56 @@ class BulkListSerializer(ListSerializer):
         whose ``save()`` is overridden or that has ``pre_save``/``post_save``
         receivers is saved item by item, unless the view's
         ``bulk_save_per_item`` (or the ``SAVE_PER_ITEM`` setting) says
-        otherwise.
+        otherwise. The choice and its reason are logged at DEBUG level on the
+        ``rest_framework_bulk`` logger.
         """
+        reason = self.per_item_reason(action, validated_data)
+        logger.debug(
+            "%s: %s %d items %s",
+            type(self.child).__name__,
+            action,
+            len(validated_data),
+            f"item by item ({reason})" if reason else "in batches",
+        )
+        return reason is None
+
+    def per_item_reason(self, action: str, validated_data: list[dict]) -> str | None:
+        """Why items must be saved one by one, or ``None`` if batches will do."""
         child = self.child
         model = self.model
         if model is None or not isinstance(child, serializers.ModelSerializer):
-            return False
+            return "not a ModelSerializer"
         if getattr(type(child), action) is not getattr(serializers.ModelSerializer, action):
-            return False
+            return f"{type(child).__name__}.{action}() is overridden"
         per_item = getattr(self.bulk_view, "bulk_save_per_item", None)
         if per_item is None:
             per_item = api_settings.SAVE_PER_ITEM
         if per_item:
-            return False
-        if per_item is None and (
-            model.save is not models.Model.save
-            or pre_save.has_listeners(model)
-            or post_save.has_listeners(model)
-        ):
-            return False
+            return "bulk_save_per_item"
+        if per_item is None:
+            if model.save is not models.Model.save:
+                return f"{model.__name__}.save() is overridden"
+            if pre_save.has_listeners(model) or post_save.has_listeners(model):
+                return f"{model.__name__} has pre_save or post_save receivers"
         opts = model._meta
         if opts.concrete_model._meta.parents:
-            return False
+            return "multi-table inheritance"
         info = model_meta.get_field_info(model)
         to_many = {name for name, relation in info.relations.items() if relation.to_many}
         for attrs in validated_data:
             for name in attrs:
                 if name in to_many:
-                    return False
+                    return f"many-to-many values ({name})"
                 if action == "update":
                     try:
                         field = opts.get_field(name)
                     except Exception:
-                        return False
+                        return f"{name} is not a model field"
                     if not field.concrete or field.many_to_many:
-                        return False
-        if action == "create":
-            return connections[self.db].features.can_return_rows_from_bulk_insert
-        return True
+                        return f"{name} is not a concrete field"
+        if action == "create" and not connections[self.db].features.can_return_rows_from_bulk_insert:
+            return "the database returns no primary keys from bulk inserts"
+        return None
 
     def write_in_batches(self, objects: list, write, status: str) -> list:
         """Run ``write(batch)`` per batch in a savepoint.

@@ -70,3 +70,19 @@ def test_public_names():
         "BulkModelViewSet",
     ]:
         assert getattr(rest_framework_bulk, name).__name__ == name
+
+
+@pytest.mark.django_db
+def test_works_without_being_an_installed_app(api):
+    from django.conf import settings
+
+    from .factories import AccountFactory
+    from .models import Item
+
+    account = AccountFactory()
+    apps = [app for app in settings.INSTALLED_APPS if app != "rest_framework_bulk"]
+    with override_settings(INSTALLED_APPS=apps, REST_FRAMEWORK_BULK={"MAX_ITEMS": 1}):
+        payload = [{"account": account.pk, "sku": f"S{i}", "ref": f"r{i}", "name": "n"} for i in range(2)]
+        assert api.bulk("post", "/api/items/", payload).status_code == 413
+        assert api.bulk("post", "/api/items/", payload[:1]).status_code == 201
+    assert Item.objects.count() == 1

@@ -137,3 +137,19 @@ def test_batched_update_statement_matches_orm():
         ("2.25", "nom 2", -2),
     ]
     assert connection.vendor in {"sqlite", "postgresql", "mysql"}
+
+
+def test_write_path_is_logged(caplog):
+    account = AccountFactory()
+    data = [{"account": account.pk, "sku": "A", "ref": "a", "name": "a"}]
+    with caplog.at_level("DEBUG", logger="rest_framework_bulk"):
+        serializer = ItemSerializer(data=data, many=True)
+        assert serializer.is_valid(), serializer.errors
+        serializer.save()
+        serializer = ItemSerializer(data=[{**data[0], "sku": "B", "ref": "b", "tags": []}], many=True)
+        assert serializer.is_valid(), serializer.errors
+        serializer.save()
+    messages = [record.getMessage() for record in caplog.records]
+    expected = "in batches" if connection.features.can_return_rows_from_bulk_insert else "item by item"
+    assert messages[0].startswith("ItemSerializer: create 1 items " + expected)
+    assert messages[1] == "ItemSerializer: create 1 items item by item (many-to-many values (tags))"
