@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.apps import apps
 from django.utils.translation import gettext as _
 from rest_framework import parsers, status
 from rest_framework.decorators import action
@@ -41,7 +41,7 @@ from rest_framework.response import Response
 from . import lookups
 from .exceptions import BulkError, RequestError, TooManyItems
 from .filters import BulkFilter
-from .mixins import BulkDestroyModelMixin
+from .mixins import BulkDestroyModelMixin, parse_prefer
 from .operations import CREATE, DESTROY, PARTIAL_UPDATE, UPDATE, UPSERT, BulkResult, describe
 from .parsers import CSVMultiPartParser, CSVParser, CSVRows, TSVParser
 from .renderers import CSVRenderer
@@ -98,6 +98,21 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     # Hooks the engine calls ---------------------------------------------
 
+    def filter_queryset(self, queryset):
+        """The view's own filtering, then the allow-listed query parameters.
+
+        On ``/bulk/`` every verb honours them: a DELETE without a body
+        removes exactly what a GET with the same query shows.
+        """
+        queryset = super().filter_queryset(queryset)
+        if self.bulk_action() in BULK_ACTIONS:
+            queryset = self.get_bulk_filter().filter_queryset(queryset, self.request.query_params)
+        return queryset
+
+    def get_bulk_filter(self):
+        reserved = RESERVED | set(getattr(self, "bulk_reserved_params", ()))
+        return self.bulk_filter_class(self, reserved=reserved)
+
     def perform_bulk_create(self, serializer):
         return self.perform_create(serializer)
 
@@ -119,14 +134,12 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         if ids is not None:
             return self.bulk_retrieve_ids(queryset, [value for value in ids.split(",") if value.strip()])
         body = request.data if isinstance(request.data, dict) else {}
-        bulk_filter = self.bulk_filter_class(self, reserved=RESERVED | set(getattr(self, "bulk_reserved_params", ())))
-        queryset = bulk_filter.filter_queryset(queryset, request.query_params)
         if body.get("filters") is not None:
-            queryset = bulk_filter.filter_queryset(queryset, body["filters"])
+            queryset = self.get_bulk_filter().filter_queryset(queryset, body["filters"])
         limit = api_settings.MAX_ITEMS
         objects = list(queryset[: limit + 1])
         if len(objects) > limit:
-            raise TooManyItems(len(objects), limit)
+            raise TooManyItems(None, limit)
         serializer = self.get_serializer(objects, many=True)
         return Response({"count": len(objects), "results": serializer.data, "not_found": [], "is_async": False})
 
@@ -204,31 +217,64 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             )
         return requested
 
-    def get_bulk_items(self) -> list:
-        """The request's items as a list: a JSON list, or the rows of a CSV body or upload."""
-        data = self.request.data
-        if isinstance(data, CSVRows):
-            limit = api_settings.MAX_ITEMS
-            rows = list(itertools.islice(data, limit + 1))
-            if len(rows) > limit:
-                data.close()
-                raise TooManyItems(len(rows), limit)
-            return rows
-        if hasattr(data, "getlist") and not data:
-            return []
-        return data
+    def get_async_threshold(self) -> int:
+        """Writes with more items than this become a job (``ASYNC_THRESHOLD``)."""
+        return getattr(self, "bulk_async_threshold", None) or api_settings.ASYNC_THRESHOLD
+
+    def jobs_enabled(self) -> bool:
+        return apps.is_installed("rest_framework_bulk.jobs")
 
     def run_bulk_endpoint(self, action_name: str, success_status: int, **options):
-        items = self.get_bulk_items()
+        """Run the write now, or hand it to a job.
+
+        It becomes a job when ``rest_framework_bulk.jobs`` is installed and
+        the client sends ``Prefer: respond-async`` or more items than
+        ``get_async_threshold()``. Without the jobs app the preference is
+        ignored (RFC 7240 allows it) and ``MAX_ITEMS`` bounds the request.
+        """
+        data = self.request.data
+        asked = "respond-async" in parse_prefer(self.request)
+        jobs = self.jobs_enabled()
+        threshold = self.get_async_threshold()
+        limit = api_settings.MAX_ITEMS
+        if isinstance(data, CSVRows):
+            # Read no more rows than it takes to decide; a job streams the rest.
+            head = list(itertools.islice(data, (max(threshold, limit) if jobs else limit) + 1))
+            if jobs and (asked or len(head) > threshold):
+                return self.submit_bulk_job(action_name, itertools.chain(head, data), asked, **options)
+            if len(head) > limit:
+                data.close()
+                raise TooManyItems(None, limit)
+            items = head
+        else:
+            items = [] if hasattr(data, "getlist") and not data else data
+            if jobs and isinstance(items, list) and items and (asked or len(items) > threshold):
+                return self.submit_bulk_job(action_name, items, asked, **options)
         operation = self.get_bulk_operation(action_name, **options)
         result = self.run_operation(operation, items)
         return self.get_bulk_endpoint_response(result, items, success_status)
 
+    def submit_bulk_job(self, action_name: str, items, asked: bool, **options):
+        from .jobs.submit import accepted_response, submit_job
+
+        bulk_options = {**self.get_bulk_options(), **options}
+        job = submit_job(
+            request=self.request,
+            view=self,
+            operation=action_name,
+            items_or_file=items,
+            options={
+                "handling": "lenient" if bulk_options.get("lenient") else "strict",
+                "dry_run": bool(bulk_options.get("dry_run")),
+                "upsert_field": bulk_options.get("upsert_field") or "",
+            },
+        )
+        headers = {"Preference-Applied": "respond-async"} if asked else {}
+        return accepted_response(job, self.request, headers=headers)
+
     def run_operation(self, operation, items) -> BulkResult:
         try:
             return operation.run(items)
-        except DjangoValidationError as exc:
-            raise RequestError(describe(exc.messages), "invalid") from exc
         except BulkError as exc:
             # Point CSV clients at the line of each rejected row.
             for error in exc.item_errors:

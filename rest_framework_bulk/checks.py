@@ -15,7 +15,11 @@ POSITIVE_INTEGERS = (
     "CSV_MAX_FILE_SIZE",
     "JOB_RETENTION",
     "JOB_MAX_ERRORS",
+    "JOB_MAX_IDS",
+    "JOB_BATCH_SIZE",
+    "JOB_MAX_ATTEMPTS",
 )
+POSITIVE_NUMBERS = ("JOB_HEARTBEAT_INTERVAL", "JOB_STALE_AFTER")
 BOOLEANS = ("LOCK_ROWS", "ALLOW_LENIENT")
 
 
@@ -46,6 +50,16 @@ def check_settings(app_configs=None, **kwargs):
             errors.append(
                 checks.Error(
                     f"REST_FRAMEWORK_BULK[{key!r}] must be a positive integer, not {value!r}.",
+                    hint=f"The default is {DEFAULTS[key]!r}.",
+                    id="rest_framework_bulk.E003",
+                )
+            )
+    for key in POSITIVE_NUMBERS:
+        value = user_settings.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            errors.append(
+                checks.Error(
+                    f"REST_FRAMEWORK_BULK[{key!r}] must be a positive number of seconds, not {value!r}.",
                     hint=f"The default is {DEFAULTS[key]!r}.",
                     id="rest_framework_bulk.E003",
                 )

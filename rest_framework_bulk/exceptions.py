@@ -124,9 +124,14 @@ class RequestError(APIException):
 class TooManyItems(RequestError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
-    def __init__(self, count: int, limit: int):
-        message = _("This request carries %(count)d items; at most %(limit)d are allowed.") % {
-            "count": count,
-            "limit": limit,
-        }
+    def __init__(self, count: int | None, limit: int):
+        if count is None:
+            message = _("This request matches more than %(limit)d items; at most %(limit)d are allowed.") % {
+                "limit": limit
+            }
+        else:
+            message = _("This request carries %(count)d items; at most %(limit)d are allowed.") % {
+                "count": count,
+                "limit": limit,
+            }
         super().__init__(message, "too_many_items")

@@ -12,15 +12,11 @@ Each mixin adds one bulk action to a ``GenericAPIView`` and calls a
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
 from django.db.models.deletion import Collector
-from django.utils.translation import gettext as _
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
-from .exceptions import RequestError
-from .operations import CREATE, DESTROY, PARTIAL_UPDATE, UPDATE, BulkOperation, BulkResult, describe, narrowed
+from .operations import CREATE, DESTROY, PARTIAL_UPDATE, UPDATE, BulkOperation, BulkResult, narrowed
 from .settings import api_settings
 
 __all__ = [
@@ -68,18 +64,7 @@ class BulkOperationMixin:
         return self.get_bulk_operation_class()(self, action, **{**self.get_bulk_options(), **options})
 
     def run_bulk_operation(self, action: str, data, **options) -> BulkResult:
-        operation = self.get_bulk_operation(action, **options)
-        try:
-            return operation.run(data)
-        except DjangoValidationError as exc:
-            # Raised by a user hook: the transaction is already rolled back.
-            raise RequestError(describe(exc.messages), "invalid") from exc
-        except IntegrityError as exc:
-            raise RequestError(
-                _("The request conflicts with existing data; nothing was written."),
-                "conflict",
-                status.HTTP_409_CONFLICT,
-            ) from exc
+        return self.get_bulk_operation(action, **options).run(data)
 
     def get_bulk_response(self, result: BulkResult, success_status: int) -> Response:
         """The response for ``result``: the objects, or a summary when asked for one.

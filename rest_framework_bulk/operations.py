@@ -22,8 +22,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import models, router, transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models, router, transaction
 from django.utils.translation import gettext as _
+from rest_framework import status
+from rest_framework.serializers import LIST_SERIALIZER_KWARGS
 
 from . import lookups
 from .exceptions import BulkError, ItemError, RequestError, TooManyItems
@@ -208,6 +211,21 @@ class BulkOperation:
         items = self.check_items(data)
         queryset = self.view.get_queryset()
         using = router.db_for_write(queryset.model)
+        try:
+            result = self.run_in_transaction(items, start_index, queryset, using)
+        except DjangoValidationError as exc:
+            # Raised by a user hook: the transaction is already rolled back.
+            raise RequestError(describe(exc.messages), "invalid") from exc
+        except IntegrityError as exc:
+            raise RequestError(
+                _("The request conflicts with existing data; nothing was written."),
+                "conflict",
+                status.HTTP_409_CONFLICT,
+            ) from exc
+        result.sort()
+        return result
+
+    def run_in_transaction(self, items: list, start_index: int, queryset, using: str) -> BulkResult:
         with transaction.atomic(using=using):
             if self.action == CREATE:
                 result = self.create(items, start_index)
@@ -219,7 +237,6 @@ class BulkOperation:
                 result = self.update(items, start_index, queryset, partial=self.action == PARTIAL_UPDATE)
             if self.dry_run:
                 transaction.set_rollback(True, using=using)
-        result.sort()
         return result
 
     def check_items(self, data: Any) -> list:
@@ -240,14 +257,15 @@ class BulkOperation:
     # Serializers --------------------------------------------------------
 
     def get_serializer(self, *args, **kwargs) -> BulkListSerializer:
-        kwargs["many"] = True
-        serializer = self.view.get_serializer(*args, **kwargs)
+        serializer = self.view.get_serializer(*args, many=True, **kwargs)
         if not isinstance(serializer, BulkListSerializer):
             # A serializer without `list_serializer_class = BulkListSerializer`
-            # still gets batched, atomic writes.
-            kwargs.pop("many")
-            kwargs.setdefault("context", serializer.context)
-            serializer = BulkListSerializer(*args, child=serializer.child, **kwargs)
+            # still gets batched, atomic writes: build its list as DRF's
+            # many_init() would, with our list class.
+            kwargs["context"] = serializer.context
+            child = type(serializer.child)(*args, **kwargs)
+            list_kwargs = {key: value for key, value in kwargs.items() if key in LIST_SERIALIZER_KWARGS}
+            serializer = BulkListSerializer(*args, child=child, **list_kwargs)
         serializer.lenient = self.lenient
         serializer.bulk_in_transaction = True
         return serializer
@@ -345,7 +363,7 @@ class BulkOperation:
                 filtered, limit=self.max_items, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
             )
             if len(targets) > self.max_items:
-                raise TooManyItems(len(targets), self.max_items)
+                raise TooManyItems(None, self.max_items)
             result.total = len(targets)
             errors = self.check_permissions(targets, [start + i for i in range(len(targets))], [obj.pk for obj in targets])
         for error in errors:

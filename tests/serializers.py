@@ -70,3 +70,11 @@ class UncheckedItemSerializer(ItemSerializer):
 
     class Meta(ItemSerializer.Meta):
         validators: list = []
+
+
+class PlainItemSerializer(serializers.ModelSerializer):
+    """No BulkSerializerMixin, no list_serializer_class."""
+
+    class Meta:
+        model = Item
+        fields = ["id", "account", "sku", "ref", "name", "quantity"]

@@ -6,7 +6,10 @@ The database comes from ``DATABASE_URL`` (``postgres://``, ``mysql://`` or
 
 from __future__ import annotations
 
+import django
+
 import os
+import tempfile
 from urllib.parse import unquote, urlsplit
 
 SECRET_KEY = "drf-bulk-tests"
@@ -23,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_bulk",
+    "rest_framework_bulk.jobs",
     "tests",
 ]
 
@@ -73,6 +77,18 @@ def database_from_url(url: str) -> dict:
 
 
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", "sqlite://"))}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Job workers in other processes cannot open an in-memory database.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", os.path.join(tempfile.gettempdir(), f"drf-bulk-tests-{os.getpid()}.sqlite3")
+    )
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    if django.VERSION >= (5, 1):
+        DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+
+# Job input and result files (job workers are pointed at the same folder).
+MEDIA_ROOT = os.path.join(tempfile.gettempdir(), "drf-bulk-test-media")
 
 # Lets two runs share one server (a developer's and CI's, say) without
 # fighting over Django's test database.

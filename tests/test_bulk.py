@@ -318,3 +318,46 @@ def test_bulk_endpoint_uuid_model(api):
     ids = response.json()["created_ids"]
     response = api.get(f"/v2/documents/bulk/?ids={','.join(ids)}")
     assert [d["title"] for d in response.json()["results"]] == ["a", "b"]
+
+
+def test_conflict_raised_by_a_hook_is_409_and_rolled_back(api):
+    account = AccountFactory()
+    response = api.bulk("post", "/v2/conflicting/bulk/", [{"account": account.pk, "sku": "A", "ref": "a", "name": "a"}])
+    assert response.status_code == 409
+    assert response.json()["code"] == "conflict"
+    assert Item.objects.count() == 0
+
+
+def test_delete_without_body_uses_allowed_filters(api):
+    account = AccountFactory()
+    cheap = ItemFactory(account=account, quantity=1)
+    ItemFactory(account=account, quantity=100)
+    other = ItemFactory(quantity=100)
+    response = api.delete(f"{BULK}?account={account.pk}&quantity__gte=50")
+    assert response.status_code == 200, response.content
+    assert response.json()["success_count"] == 1
+    assert sorted(Item.objects.values_list("pk", flat=True)) == sorted([cheap.pk, other.pk])
+
+
+def test_delete_without_body_refuses_filters_outside_the_allow_list(api):
+    ItemFactory.create_batch(2)
+    response = api.delete(f"{BULK}?sku=SKU-00001")
+    assert response.status_code == 400
+    assert "sku" in response.json()
+    assert Item.objects.count() == 2
+
+
+def test_delete_without_body_or_filters_is_refused(api):
+    ItemFactory.create_batch(2)
+    response = api.delete(BULK)
+    assert response.status_code == 400
+    assert response.json()["code"] == "unfiltered_delete"
+    assert Item.objects.count() == 2
+
+
+def test_ids_and_filters_combine(api):
+    first = ItemFactory(quantity=1)
+    second = ItemFactory(quantity=100)
+    body = api.get(f"{BULK}?ids={first.pk},{second.pk}&quantity__gte=50").json()
+    assert [item["id"] for item in body["results"]] == [second.pk]
+    assert body["not_found"] == [first.pk]

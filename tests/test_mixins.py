@@ -407,3 +407,18 @@ def test_prefer_lenient_database_conflict(api):
     body = response.json()
     assert [item["status"] for item in body["items"]] == ["created", "conflict", "created"]
     assert sorted(Item.objects.exclude(pk=existing.pk).values_list("sku", flat=True)) == ["NEW-1", "NEW-3"]
+
+
+def test_plain_serializer_gets_bulk_writes(api):
+    account = AccountFactory()
+    response = api.bulk("post", "/api/plain-items/", [item_payload(account, 1), item_payload(account, 2)])
+    assert response.status_code == 201, response.content
+    assert [item["sku"] for item in response.json()] == ["NEW-1", "NEW-2"]
+    first = Item.objects.get(sku="NEW-1")
+    response = api.bulk("patch", "/api/plain-items/", [{"id": first.pk, "name": "plain"}])
+    assert response.status_code == 200, response.content
+    first.refresh_from_db()
+    assert first.name == "plain"
+    response = api.bulk("post", "/api/plain-items/", [item_payload(account, 3), item_payload(account, 4, sku="NEW-3")])
+    assert response.status_code == 400
+    assert Item.objects.count() == 2

@@ -15,14 +15,17 @@ router.register("articles", views.ArticleViewSet, basename="article")
 router.register("notes", views.NoteViewSet, basename="note")
 router.register("unchecked-items", views.UncheckedItemViewSet, basename="unchecked-item")
 router.register("failing-items", views.FailingHookViewSet, basename="failing-item")
+router.register("plain-items", views.PlainItemViewSet, basename="plain-item")
 
 plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")
 plain_router.register("documents", views.DocumentBulkViewSet, basename="document")
+plain_router.register("conflicting", views.ConflictingHookBulkViewSet, basename="conflicting")
 
 urlpatterns = [
     path("v2/", include((plain_router.urls, "v2"), namespace="v2")),
     path("bulk/", views.SimpleBulkAPIView.as_view(), name="bulk"),
     path("filtered/", views.FilteredBulkAPIView.as_view(), name="filtered"),
     path("api/", include((router.urls, "api"), namespace="api")),
+    path("", include("rest_framework_bulk.urls")),
 ]

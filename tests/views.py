@@ -11,6 +11,7 @@ from .serializers import (
     DocumentSerializer,
     ItemSerializer,
     NoteSerializer,
+    PlainItemSerializer,
     SimpleSerializer,
     UncheckedItemSerializer,
 )
@@ -107,3 +108,15 @@ class ItemBulkViewSet(BulkOperationsMixin, viewsets.ModelViewSet):
 class DocumentBulkViewSet(BulkOperationsMixin, viewsets.ModelViewSet):
     queryset = Document.objects.all()
     serializer_class = DocumentSerializer
+
+
+class PlainItemViewSet(ItemViewSet):
+    serializer_class = PlainItemSerializer
+
+
+class ConflictingHookBulkViewSet(ItemBulkViewSet):
+    """Raises a database conflict from a hook on /bulk/."""
+
+    def perform_bulk_create(self, serializer):
+        serializer.save()
+        Item.objects.create(account=serializer.instance[0].account, sku=serializer.instance[0].sku, ref="dup", name="dup")

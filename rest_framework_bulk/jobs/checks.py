@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
+from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
@@ -35,3 +36,43 @@ def check_job_runner(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@checks.register()
+def check_job_settings(app_configs=None, **kwargs):
+    errors = []
+    storage = job_setting("JOB_STORAGE")
+    if storage not in settings.STORAGES:
+        errors.append(
+            checks.Error(
+                f"REST_FRAMEWORK_BULK['JOB_STORAGE'] is {storage!r}, which is not a key of STORAGES.",
+                hint=f"Use one of {sorted(settings.STORAGES)}; the default is 'default'.",
+                id="rest_framework_bulk.E103",
+            )
+        )
+    interval = job_setting("JOB_HEARTBEAT_INTERVAL")
+    stale_after = job_setting("JOB_STALE_AFTER")
+    numbers = all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        for value in (interval, stale_after)
+    )
+    if not numbers or interval * 2 > stale_after:
+        errors.append(
+            checks.Error(
+                "REST_FRAMEWORK_BULK['JOB_HEARTBEAT_INTERVAL'] and ['JOB_STALE_AFTER'] must be "
+                "positive numbers of seconds, the interval at most half the other: a running "
+                "job would otherwise look abandoned and be taken over.",
+                hint="The defaults are 5 and 60.",
+                id="rest_framework_bulk.E104",
+            )
+        )
+    workers = job_setting("JOB_WORKERS")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        errors.append(
+            checks.Error(
+                f"REST_FRAMEWORK_BULK['JOB_WORKERS'] must be a whole number, 0 or more, not {workers!r}.",
+                hint="0 leaves jobs to `manage.py run_bulk_jobs`; the default is 2.",
+                id="rest_framework_bulk.E105",
+            )
+        )
+    return errors

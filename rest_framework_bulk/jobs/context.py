@@ -9,8 +9,9 @@ and language. The worker imports the class, builds the view as DRF's
 submitter (``force_authenticate`` style), so ``get_queryset()``, the
 serializer's context, permissions and ``perform_bulk_*`` hooks see what they
 saw in the request. The view's permission checks run again, since the user's
-rights may have changed while the job waited. Credentials, cookies and the
-body are not kept.
+rights may have changed while the job waited; throttles do not (the request
+was counted when it was made). Credentials, cookies and the body are not
+kept.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from django.utils.module_loading import import_string
 from rest_framework.utils.encoders import JSONEncoder
 
 #: Attributes DRF sets on a view while dispatching; never initkwargs.
-DISPATCH_ATTRIBUTES = {"request", "args", "kwargs", "headers", "format_kwarg", "action_map", "action"}
+DISPATCH_ATTRIBUTES = {
+    "request",
+    "args",
+    "kwargs",
+    "headers",
+    "format_kwarg",
+    "action_map",
+    "action",
+}
 
 #: The request headers kept for the worker.
 KEPT_META = (
@@ -139,7 +148,9 @@ def build_view(job):
     if job.view_action:
         view.action = job.view_action
     view.format_kwarg = None
-    request.accepted_renderer, request.accepted_media_type = view.perform_content_negotiation(request, force=True)
+    request.accepted_renderer, request.accepted_media_type = view.perform_content_negotiation(
+        request, force=True
+    )
     request.version, request.versioning_scheme = view.determine_version(request, **view.kwargs)
     view.check_permissions(request)
     return view

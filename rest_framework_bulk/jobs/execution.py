@@ -2,12 +2,9 @@
 Running a job: claim it, rebuild its view, feed the engine batch by batch.
 
 Claiming
-    A worker takes a job with one conditional ``UPDATE`` (pending, or running
-    with a heartbeat older than ``JOB_STALE_AFTER``) that sets a fresh lease.
-    Every later write of the worker is conditional on that lease, so a worker
-    that lost its job (it stalled and another took over) can no longer write.
-    A heartbeat thread with its own connection touches the row every
-    ``JOB_HEARTBEAT_INTERVAL`` seconds and looks for a cancel request.
+    A worker claims a job with a lease; every write of the worker is
+    conditional on it, and a heartbeat thread keeps the job alive (see
+    :mod:`rest_framework_bulk.jobs.leases`).
 
 Lenient jobs (``Prefer: handling=lenient``)
     Each batch runs in one transaction that also moves the job's checkpoint
@@ -27,8 +24,10 @@ Strict jobs (the default: all items or none)
     nothing to undo; the job fails and reports the items at fault. Progress
     during the write phase is reported by the heartbeat thread. The price is
     one long transaction holding the locks of the rows written; run a job
-    lenient if that matters more than all-or-nothing. A strict job that was
-    interrupted has written nothing and starts over.
+    lenient if that matters more than all-or-nothing. (SQLite locks the
+    whole database for that transaction: there, the write phase reports no
+    progress and cannot be cancelled.) A strict job that was interrupted has
+    written nothing and starts over.
 
 Cancelling
     ``cancel_requested`` is checked between batches. A lenient job keeps the
@@ -48,8 +47,6 @@ one database.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
@@ -68,8 +65,7 @@ from django.db import (
     router,
     transaction,
 )
-from django.db.models import DateTimeField, F, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from rest_framework.exceptions import APIException
@@ -79,6 +75,7 @@ from ..operations import BulkOperation
 from . import files
 from .conf import job_setting
 from .context import build_view
+from .leases import Heartbeat, claim, jobs_db
 from .models import BulkJob
 from .results import Tally, batch_failure_records, error_records, outcome_records, write_results
 
@@ -108,52 +105,6 @@ class LeaseLost(Exception):
     """Another worker took the job over; this one must not write."""
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[:255]
-
-
-def jobs_db() -> str:
-    return router.db_for_write(BulkJob)
-
-
-# Claiming -------------------------------------------------------------------
-
-
-def claim(job_id, lease: uuid.UUID) -> bool:
-    """Take the job ``job_id`` if it is waiting or abandoned."""
-    now = timezone.now()
-    return (
-        BulkJob.objects.claimable(now)
-        .filter(pk=job_id)
-        .update(
-            state=State.PROGRESS,
-            lease=lease,
-            worker=worker_name(),
-            heartbeat_at=now,
-            started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
-            attempts=F("attempts") + 1,
-        )
-        == 1
-    )
-
-
-def claim_next(lease: uuid.UUID):
-    """Take the oldest claimable job; returns its id, or ``None``."""
-    candidates = BulkJob.objects.claimable().order_by("created_at").values_list("pk", flat=True)
-    db = jobs_db()
-    if connections[db].features.has_select_for_update_skip_locked:
-        with transaction.atomic(using=db):
-            for pk in candidates.select_for_update(skip_locked=True)[:1]:
-                if claim(pk, lease):
-                    return pk
-        return None
-    # Without SKIP LOCKED (SQLite) the conditional UPDATE alone decides who wins.
-    for pk in candidates[:10]:
-        if claim(pk, lease):
-            return pk
-    return None
-
-
 def run_job(job_id, *, stop: threading.Event | None = None) -> str:
     """Claim and run the job ``job_id``.
 
@@ -172,53 +123,6 @@ def execute(job_id, lease: uuid.UUID, *, stop: threading.Event | None = None) ->
     """Run a job this worker has claimed with ``lease``."""
     job = BulkJob.objects.select_related("owner").get(pk=job_id)
     Execution(job, lease, stop=stop).run()
-
-
-# The heartbeat ------------------------------------------------------------------
-
-
-class Heartbeat(threading.Thread):
-    """Touches a running job's row and watches for a cancel request.
-
-    It has its own database connection, so it can report progress while the
-    worker's connection is inside a long transaction.
-    """
-
-    def __init__(self, job_id, lease: uuid.UUID, interval: float):
-        super().__init__(name=f"bulk-job-heartbeat-{job_id}", daemon=True)
-        self.job_id = job_id
-        self.lease = lease
-        self.interval = interval
-        self.cancelled = threading.Event()
-        self.lost = threading.Event()
-        self.finished = threading.Event()
-        #: Fields to write with each beat (progress inside a transaction).
-        self.progress: dict[str, Any] = {}
-        #: Set while the worker holds SQLite's database-wide write lock.
-        self.paused = False
-
-    def run(self) -> None:
-        try:
-            while not self.finished.wait(self.interval):
-                if not self.paused:
-                    self.beat()
-        finally:
-            connections.close_all()
-
-    def beat(self) -> None:
-        try:
-            mine = BulkJob.objects.filter(pk=self.job_id, lease=self.lease, state=State.PROGRESS)
-            if not mine.update(heartbeat_at=timezone.now(), **self.progress):
-                self.lost.set()
-            elif mine.filter(cancel_requested=True).exists():
-                self.cancelled.set()
-        except DatabaseError:
-            logger.warning("Heartbeat of bulk job %s failed.", self.job_id, exc_info=True)
-
-    def stop(self) -> None:
-        self.finished.set()
-        if self.is_alive() and self is not threading.current_thread():
-            self.join()
 
 
 # Running --------------------------------------------------------------------
@@ -262,8 +166,14 @@ class Execution:
         except Interrupted:
             self.release()
         except (OperationalError, InterfaceError):
-            # The database is gone: nothing can be recorded. The job stays
-            # claimed until its heartbeat is stale, then runs again.
+            # A lost connection, a deadlock: put the job back if the database
+            # still answers (the attempt counts), else it stays claimed until
+            # its heartbeat is stale. Either way it runs again from its
+            # checkpoint.
+            try:
+                self.release(count_attempt=True)
+            except DatabaseError:
+                pass
             raise
         except Exception as exc:
             logger.exception("Bulk job %s failed.", self.job.pk)
@@ -308,7 +218,11 @@ class Execution:
     def run_lenient(self, view) -> None:
         job = self.job
         tally = Tally.from_dict(job.result, job.total) if job.checkpoint else Tally(job.total)
-        self.save_progress(phase=Phase.WRITING, processed=job.checkpoint, message=self.progress_message(Phase.WRITING, job.checkpoint))
+        self.save_progress(
+            phase=Phase.WRITING,
+            processed=job.checkpoint,
+            message=self.progress_message(Phase.WRITING, job.checkpoint),
+        )
         for start, items in files.iter_batches(job, job.checkpoint):
             self.check_stop()
             with self.transaction():
@@ -330,10 +244,17 @@ class Execution:
             ) % {"count": checked.error_count, "total": job.total}
             checked.refuse()
             return self.finish(
-                State.FAILURE, checked, "check", keep_successes=False, code="invalid", detail=message
+                State.FAILURE,
+                checked,
+                "check",
+                keep_successes=False,
+                code="invalid",
+                detail=message,
             )
         tally = Tally(job.total)
-        self.save_progress(phase=Phase.WRITING, processed=0, message=self.progress_message(Phase.WRITING, 0))
+        self.save_progress(
+            phase=Phase.WRITING, processed=0, message=self.progress_message(Phase.WRITING, 0)
+        )
         start, items = 0, []
         try:
             with self.transaction():
@@ -346,7 +267,10 @@ class Execution:
                     files.write_part(job, "write", start, records)
                     tally.add(records, items, start)
                     done = start + len(items)
-                    self.beat.progress = {"processed": done, "message": self.progress_message(Phase.WRITING, done)}
+                    self.beat.progress = {
+                        "processed": done,
+                        "message": self.progress_message(Phase.WRITING, done),
+                    }
                 # Nothing may wait on the job's row once it is locked below.
                 self.beat.stop()
                 self.finish(State.SUCCESS, tally, "write", keep_successes=True)
@@ -358,7 +282,9 @@ class Execution:
             failed = Tally(job.total)
             failed.add(records, items, start)
             code, detail = exception_detail(exc)
-            self.finish(State.FAILURE, failed, "write", keep_successes=False, code=code, detail=detail)
+            self.finish(
+                State.FAILURE, failed, "write", keep_successes=False, code=code, detail=detail
+            )
 
     def run_dry(self, view) -> None:
         job = self.job
@@ -369,14 +295,18 @@ class Execution:
     def validate_all(self, view, tally: Tally) -> Tally:
         """Run every batch through the engine with ``dry_run=True``; nothing is written."""
         job = self.job
-        self.save_progress(phase=Phase.VALIDATING, processed=0, message=self.progress_message(Phase.VALIDATING, 0))
+        self.save_progress(
+            phase=Phase.VALIDATING, processed=0, message=self.progress_message(Phase.VALIDATING, 0)
+        )
         for start, items in files.iter_batches(job):
             self.check_stop()
             records = self.run_batch(view, items, start, lenient=True, dry_run=True)
             files.write_part(job, "check", start, records)
             tally.add(records, items, start)
             done = start + len(items)
-            self.save_progress(processed=done, message=self.progress_message(Phase.VALIDATING, done))
+            self.save_progress(
+                processed=done, message=self.progress_message(Phase.VALIDATING, done)
+            )
             self.yield_database()
         return tally
 
@@ -390,7 +320,9 @@ class Execution:
             return view.get_bulk_operation(self.job.operation, **options)
         return BulkOperation(view, self.job.operation, **options)
 
-    def run_batch(self, view, items: list, start: int, *, lenient: bool, dry_run: bool) -> list[dict]:
+    def run_batch(
+        self, view, items: list, start: int, *, lenient: bool, dry_run: bool
+    ) -> list[dict]:
         """The outcome records of one batch.
 
         A lenient batch that fails as a whole (a hook raised, say) fails
@@ -467,8 +399,26 @@ class Execution:
 
     # Endings --------------------------------------------------------------
 
-    def finish(self, state: str, tally: Tally, phase: str | None, *, keep_successes: bool, code=None, detail=None) -> None:
-        if not finish_job(self.job, self.mine, state, tally, phase, keep_successes=keep_successes, code=code, detail=detail):
+    def finish(
+        self,
+        state: str,
+        tally: Tally,
+        phase: str | None,
+        *,
+        keep_successes: bool,
+        code=None,
+        detail=None,
+    ) -> None:
+        if not finish_job(
+            self.job,
+            self.mine,
+            state,
+            tally,
+            phase,
+            keep_successes=keep_successes,
+            code=code,
+            detail=detail,
+        ):
             raise LeaseLost
 
     def settle(self, state: str, code: str | None = None, detail: Any = None) -> None:
@@ -479,16 +429,29 @@ class Execution:
             phase, end = "write", job.checkpoint
         else:
             tally, phase, end = Tally(job.total, dry_run=job.dry_run), None, 0
-        finish_job(job, self.mine, state, tally, phase, keep_successes=True, end=end, code=code, detail=detail)
+        finish_job(
+            job,
+            self.mine,
+            state,
+            tally,
+            phase,
+            keep_successes=True,
+            end=end,
+            code=code,
+            detail=detail,
+        )
 
-    def release(self) -> None:
-        """Put the job back in the queue; a lenient job keeps its checkpoint."""
+    def release(self, *, count_attempt: bool = False) -> None:
+        """Put the job back in the queue; a lenient job keeps its checkpoint.
+
+        A worker that stops on purpose does not use up one of the job's attempts.
+        """
         self.mine.update(
             state=State.PENDING,
             lease=None,
             worker="",
             phase="",
-            attempts=F("attempts") - 1,
+            attempts=F("attempts") if count_attempt else F("attempts") - 1,
             message=gettext("Waiting to run."),
         )
 
@@ -538,10 +501,17 @@ def end_message(state: str, total: int, counts: dict, detail: Any) -> str:
     if state == State.SUCCESS:
         return gettext("%(successful)d of %(total)d items succeeded, %(failed)d failed.") % values
     if state == State.CANCELLED:
-        return gettext("Cancelled: %(successful)d items succeeded, %(failed)d failed, %(unprocessed)d not processed.") % values
+        return (
+            gettext(
+                "Cancelled: %(successful)d items succeeded, %(failed)d failed, %(unprocessed)d not processed."
+            )
+            % values
+        )
     if isinstance(detail, str):
         return detail[:255]
-    return gettext("The job failed; %(unprocessed)d of %(total)d items were not processed.") % values
+    return (
+        gettext("The job failed; %(unprocessed)d of %(total)d items were not processed.") % values
+    )
 
 
 def cancel_job(job: BulkJob) -> BulkJob:
@@ -553,7 +523,14 @@ def cancel_job(job: BulkJob) -> BulkJob:
     if waiting.update(state=State.CANCELLED, cancel_requested=True):
         job.refresh_from_db()
         cancelled = BulkJob.objects.filter(pk=job.pk, state=State.CANCELLED)
-        finish_job(job, cancelled, State.CANCELLED, Tally(job.total, dry_run=job.dry_run), None, keep_successes=True)
+        finish_job(
+            job,
+            cancelled,
+            State.CANCELLED,
+            Tally(job.total, dry_run=job.dry_run),
+            None,
+            keep_successes=True,
+        )
     else:
         BulkJob.objects.filter(pk=job.pk, state=State.PROGRESS).update(cancel_requested=True)
     job.refresh_from_db()

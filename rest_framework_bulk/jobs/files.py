@@ -3,7 +3,8 @@ A job's files in Django's storage.
 
 Under ``{JOB_STORAGE_PREFIX}{job id}/`` a job keeps:
 
-* ``input.jsonl`` (one item per line) or ``input.csv`` (the file as uploaded);
+* ``input.jsonl`` (one item per line; for the rows of a CSV body, each with
+  its line number) or ``input.csv`` (the file as uploaded);
 * ``parts/{phase}-{start}.jsonl``: the outcome of each batch, written before
   the batch commits, so that the outcomes of committed batches survive a
   crash (a batch that runs again overwrites its part);
@@ -15,6 +16,7 @@ The payload never travels through a broker: a job is known by its id alone.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -27,7 +29,7 @@ from django.core.files import File
 from django.core.files.storage import Storage, storages
 from rest_framework.utils.encoders import JSONEncoder
 
-from ..parsers import CSVRows
+from ..parsers import CSVRow, CSVRows
 from .conf import job_setting
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
@@ -98,7 +100,8 @@ def is_file(value: Any) -> bool:
 def save_input(job_id, items_or_file: Any, csv_options: dict) -> tuple[str, str, int]:
     """Store a job's input; returns its name, its format and its item count.
 
-    A list (or any iterable) of items is stored as JSON lines. An uploaded
+    A list (or any iterable) of items is stored as JSON lines, rows of a
+    CSV body (``CSVRow``) with their line numbers. An uploaded
     CSV file is stored as it is, after one pass that counts its rows and
     rejects a malformed file while the client is still there to hear it.
     """
@@ -108,7 +111,15 @@ def save_input(job_id, items_or_file: Any, csv_options: dict) -> tuple[str, str,
         total = sum(1 for _row in CSVRows(upload, **csv_options))
         upload.seek(0)
         return save(job_path(job_id, "input.csv"), upload), "csv", total
-    name, total = write_lines(job_path(job_id, "input.jsonl"), items_or_file)
+    items = iter(items_or_file)
+    first = next(items, None)
+    items = itertools.chain([] if first is None else [first], items)
+    if isinstance(first, CSVRow):
+        # Rows of a CSV body keep their line numbers, for the error reports.
+        records = ({"line": row.line, "row": row} for row in items)
+        name, total = write_lines(job_path(job_id, "input.jsonl"), records)
+        return name, "csvrows", total
+    name, total = write_lines(job_path(job_id, "input.jsonl"), items)
     return name, "jsonl", total
 
 
@@ -120,13 +131,15 @@ def iter_input(job, start: int = 0) -> Iterator[tuple[int, Any]]:
                 if index >= start:
                     yield index, row
         return
+    rows = job.input_format == "csvrows"
     with get_storage().open(job.input_name, "rb") as handle:
         index = 0
         for line in handle:
             if not line.strip():
                 continue
             if index >= start:
-                yield index, json.loads(line)
+                item = json.loads(line)
+                yield index, CSVRow(item["row"], line=item["line"]) if rows else item
             index += 1
 
 

@@ -62,7 +62,9 @@ class BulkJobQuerySet(models.QuerySet):
 
     def expired(self, now=None) -> BulkJobQuerySet:
         """Jobs past ``expires_at``, except those still running."""
-        return self.filter(expires_at__lte=now or timezone.now()).exclude(state=BulkJob.State.PROGRESS)
+        return self.filter(expires_at__lte=now or timezone.now()).exclude(
+            state=BulkJob.State.PROGRESS
+        )
 
 
 class BulkJob(models.Model):
@@ -89,7 +91,8 @@ class BulkJob(models.Model):
 
     class InputFormat(models.TextChoices):
         JSON_LINES = "jsonl", _("JSON lines")
-        CSV = "csv", _("CSV")
+        CSV_ROWS = "csvrows", _("CSV rows, as JSON lines")
+        CSV = "csv", _("CSV file")
 
     class Phase(models.TextChoices):
         VALIDATING = "validating", _("Validating")
@@ -115,18 +118,25 @@ class BulkJob(models.Model):
     request_meta = models.JSONField(_("request"), default=dict, blank=True)
 
     operation = models.CharField(_("operation"), max_length=20, choices=Operation.choices)
-    handling = models.CharField(_("handling"), max_length=10, choices=Handling.choices, default=Handling.STRICT)
+    handling = models.CharField(
+        _("handling"), max_length=10, choices=Handling.choices, default=Handling.STRICT
+    )
     dry_run = models.BooleanField(_("dry run"), default=False)
     upsert_field = models.CharField(_("upsert field"), max_length=100, blank=True)
     options = models.JSONField(_("options"), default=dict, blank=True)
 
     input_name = models.CharField(_("input file"), max_length=255)
     input_format = models.CharField(
-        _("input format"), max_length=10, choices=InputFormat.choices, default=InputFormat.JSON_LINES
+        _("input format"),
+        max_length=10,
+        choices=InputFormat.choices,
+        default=InputFormat.JSON_LINES,
     )
     batch_size = models.PositiveIntegerField(_("batch size"))
 
-    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
     phase = models.CharField(_("phase"), max_length=10, choices=Phase.choices, blank=True)
     message = models.CharField(_("progress message"), max_length=255, blank=True)
     total = models.PositiveIntegerField(_("items"), default=0)

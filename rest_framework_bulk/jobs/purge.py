@@ -19,7 +19,9 @@ def purge_expired(now=None, *, batch_size: int = 500) -> int:
         ids = list(BulkJob.objects.expired(now).values_list("pk", flat=True)[:batch_size])
         if not ids:
             return count
-        deleted = BulkJob.objects.filter(pk__in=ids).expired(now).delete()[1].get(BulkJob._meta.label, 0)
+        deleted = (
+            BulkJob.objects.filter(pk__in=ids).expired(now).delete()[1].get(BulkJob._meta.label, 0)
+        )
         if not deleted:
             return count
         count += deleted

@@ -26,10 +26,8 @@ Each comes as JSON lines and as CSV. CSV cells are written by
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-
 
 from ..exceptions import ItemError
 from ..lookups import display
@@ -137,7 +135,11 @@ class Tally:
                     self.truncated = True
                     continue
                 item = items[record["index"] - start]
-                error = {"index": record["index"], "code": record["code"], "error": describe(record["detail"])}
+                error = {
+                    "index": record["index"],
+                    "code": record["code"],
+                    "error": describe(record["detail"]),
+                }
                 if line_of(item) is not None:
                     error["line"] = line_of(item)
                 error["data"] = item

@@ -28,7 +28,8 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils.module_loading import import_string
 
 from .conf import job_setting
-from .execution import claim_next, execute
+from .execution import execute
+from .leases import claim_next
 from .models import BulkJob
 
 logger = logging.getLogger("rest_framework_bulk.jobs")

@@ -49,7 +49,9 @@ class BulkJobSerializer(serializers.ModelSerializer):
 
     def get_progress(self, job: BulkJob) -> dict:
         total = job.total
-        percentage = round(100.0 * job.processed / total, 1) if total else 100.0 if job.is_finished else 0.0
+        percentage = (
+            round(100.0 * job.processed / total, 1) if total else 100.0 if job.is_finished else 0.0
+        )
         return {
             "current": job.processed,
             "total": total,
@@ -68,7 +70,9 @@ class BulkJobSerializer(serializers.ModelSerializer):
         if job.state == BulkJob.State.SUCCESS:
             if job.failed:
                 return ngettext(
-                    "Job completed with %(count)d error.", "Job completed with %(count)d errors.", job.failed
+                    "Job completed with %(count)d error.",
+                    "Job completed with %(count)d errors.",
+                    job.failed,
                 ) % {"count": job.failed}
             return gettext("Job completed successfully.")
         if job.state == BulkJob.State.CANCELLED:
@@ -104,4 +108,14 @@ class BulkJobSerializer(serializers.ModelSerializer):
         }
 
     def reverse(self, name: str, job: BulkJob, **kwargs) -> str:
-        return reverse(name, kwargs={"task_id": job.pk, **kwargs}, request=self.context.get("request"))
+        return reverse(
+            name, kwargs={"task_id": job.pk, **kwargs}, request=self.context.get("request")
+        )
+
+
+class BulkJobListSerializer(BulkJobSerializer):
+    """A job in a list: everything but the result, which may be large."""
+
+    class Meta(BulkJobSerializer.Meta):
+        fields = [name for name in BulkJobSerializer.Meta.fields if name != "result"]
+        read_only_fields = fields

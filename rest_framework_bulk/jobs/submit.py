@@ -96,18 +96,23 @@ def submit_job(
     if user is None or not user.is_authenticated:
         raise JobNotAuthenticated()
     unknown = set(options or {}) - set(OPTIONS)
-    assert not unknown, f"`submit_job()` got unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}."
+    assert not unknown, (
+        f"`submit_job()` got unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}."
+    )
     options = {**OPTIONS, **(options or {})}
     assert options["handling"] in BulkJob.Handling.values, (
         f"`handling` must be one of {BulkJob.Handling.values}, not {options['handling']!r}."
     )
     assert operation in ACTIONS, f"`operation` must be one of {ACTIONS}, not {operation!r}."
+    assert (operation == "upsert") == bool(options["upsert_field"]), (
+        "`upsert_field` goes with the `upsert` operation, and only with it."
+    )
 
     job_id = uuid.uuid4()
     csv_options = {
         "delimiter": options["delimiter"],
         "encoding": options["encoding"],
-        "null_value": getattr(view, "csv_null_value", api_settings.CSV_NULL_VALUE),
+        "null_value": get_csv_null_value(view),
     }
     input_name, input_format, total = files.save_input(job_id, items_or_file, csv_options)
     try:
@@ -130,8 +135,16 @@ def submit_job(
         files.delete_files(job_id)
         raise
     runner = get_runner()
-    transaction.on_commit(partial(runner.enqueue, job.pk), using=router.db_for_write(BulkJob), robust=True)
+    transaction.on_commit(
+        partial(runner.enqueue, job.pk), using=router.db_for_write(BulkJob), robust=True
+    )
     return job
+
+
+def get_csv_null_value(view) -> str:
+    if hasattr(view, "get_csv_null_value"):
+        return view.get_csv_null_value()
+    return getattr(view, "csv_null_value", None) or api_settings.CSV_NULL_VALUE
 
 
 def get_job_batch_size(view) -> int:

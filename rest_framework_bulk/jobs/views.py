@@ -36,7 +36,8 @@ from .conf import job_setting
 from .execution import cancel_job
 from .files import get_storage
 from .models import BulkJob
-from .serializers import BulkJobSerializer
+from .runners import get_runner
+from .serializers import BulkJobListSerializer, BulkJobSerializer
 
 
 class JSONLinesRenderer(JSONRenderer):
@@ -71,6 +72,11 @@ class BulkJobViewSet(
             queryset = queryset.filter(state=state.upper())
         return queryset.order_by("-created_at")
 
+    def get_serializer_class(self):
+        if self.action == "list":
+            return BulkJobListSerializer
+        return super().get_serializer_class()
+
     def get_retry_after(self, job: BulkJob) -> int | None:
         """Seconds a client should wait before asking again, while the job is not done."""
         if job.is_running:
@@ -78,6 +84,10 @@ class BulkJobViewSet(
         return None
 
     def get_job_response(self, job: BulkJob, status_code: int = status.HTTP_200_OK) -> Response:
+        if job.is_running:
+            # A job left waiting by a restarted process is picked up when
+            # its owner looks at it (the embedded runner starts its threads).
+            get_runner().ensure_started()
         serializer = self.get_serializer(job)
         retry_after = self.get_retry_after(job)
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
@@ -102,7 +112,9 @@ class BulkJobViewSet(
             self.fail("finished", "job_finished")
         job = cancel_job(job)
         accepted = job.state == BulkJob.State.PROGRESS
-        return self.get_job_response(job, status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK)
+        return self.get_job_response(
+            job, status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK
+        )
 
     def perform_destroy(self, instance: BulkJob):
         if instance.is_running:

@@ -9,7 +9,8 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from ...conf import job_setting
-from ...execution import claim_next, execute
+from ...execution import execute
+from ...leases import claim_next
 from ...runners import WorkerPool
 
 
@@ -60,5 +61,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         while not stopped.wait(1):
             pass
-        self.stdout.write("Stopping: jobs being run go back to the queue after their current batch.")
+        self.stdout.write(
+            "Stopping: jobs being run go back to the queue after their current batch."
+        )
         pool.stop()

@@ -1,0 +1,230 @@
+"""A worker that dies, stalls or stops: no half batch, no batch twice, no job stuck."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from rest_framework_bulk.jobs import execution
+from rest_framework_bulk.jobs.execution import Execution, LeaseLost
+from rest_framework_bulk.jobs.leases import claim
+from rest_framework_bulk.jobs.models import BulkJob
+from rest_framework_bulk.jobs.results import Tally
+from rest_framework_bulk.jobs.runners import BaseRunner
+from tests.models import SimpleModel
+
+from .support import wait_until
+from .test_execution import finished, items, submit
+
+pytestmark = [pytest.mark.urls("tests.jobs.urls"), pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def no_workers(job_settings, shared_database):
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_WORKERS": 0}
+
+
+@pytest.mark.parametrize("handling", ["lenient", "strict"])
+def test_a_killed_worker_leaves_no_half_batch_and_its_job_is_resumed(
+    runner, handling, api, job_settings, embedded_worker_factory
+):
+    if runner == "embedded":
+        # The worker is a `run_bulk_jobs` process, so that it can be killed.
+        job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_WORKERS": 0}
+        worker = embedded_worker_factory()
+    job = submit(api, "/jobs/slow/", items(120), prefer=f"handling={handling}")
+    if handling == "lenient":
+        wait_until(lambda: BulkJob.objects.get(pk=job.pk).checkpoint >= 30, message="three batches")
+    else:
+        wait_until(
+            lambda: BulkJob.objects.get(pk=job.pk).phase == "writing", message="the write phase"
+        )
+        time.sleep(0.3)  # well inside the write transaction
+
+    running = BulkJob.objects.get(pk=job.pk)
+    assert running.state == "PROGRESS"
+    if runner == "embedded":
+        worker.kill()
+    else:
+        # The pool process running the task; Celery starts another and
+        # delivers the message again (acks_late, reject_on_worker_lost).
+        os.kill(int(running.worker.split(":")[1]), signal.SIGKILL)
+
+    # Until the heartbeat is stale nobody takes the job over: what is in
+    # the database now is exactly what the dead worker committed.
+    crashed = BulkJob.objects.get(pk=job.pk)
+    assert crashed.state == "PROGRESS"
+    if handling == "lenient":
+        assert crashed.checkpoint % 10 == 0
+        assert SimpleModel.objects.count() == crashed.checkpoint
+    else:
+        assert SimpleModel.objects.count() == 0
+
+    if runner == "embedded":
+        embedded_worker_factory()
+    job = finished(job)
+
+    assert job.state == "SUCCESS", job.result
+    assert job.attempts >= 2
+    numbers = list(SimpleModel.objects.values_list("number", flat=True))
+    assert sorted(numbers) == list(range(120))
+    assert (job.succeeded, job.failed, job.processed) == (120, 0, 120)
+    assert len(job.result["created_ids"]) == 120
+
+
+class Crash(BaseException):
+    """A worker dying where it stands."""
+
+
+@pytest.fixture
+def crash_after_first_batch(monkeypatch):
+    calls = []
+    check_stop = Execution.check_stop
+
+    def crashing(self, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Crash
+        return check_stop(self, **kwargs)
+
+    monkeypatch.setattr(Execution, "check_stop", crashing)
+
+
+def make_stale(job: BulkJob) -> None:
+    BulkJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+
+def test_a_lenient_job_resumes_from_its_checkpoint(
+    no_workers, api, monkeypatch, crash_after_first_batch
+):
+    job = submit(api, "/jobs/simple/", items(30), prefer="handling=lenient")
+
+    with pytest.raises(Crash):
+        execution.run_job(job.pk)
+    monkeypatch.undo()
+
+    crashed = BulkJob.objects.get(pk=job.pk)
+    assert (crashed.state, crashed.checkpoint, crashed.attempts) == ("PROGRESS", 10, 1)
+    assert SimpleModel.objects.count() == 10
+    # A live worker's job is not taken.
+    assert execution.run_job(job.pk) == execution.BUSY
+
+    make_stale(job)
+    call_command("run_bulk_jobs", "--once")
+
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.succeeded) == ("SUCCESS", 2, 30)
+    assert sorted(SimpleModel.objects.values_list("number", flat=True)) == list(range(30))
+    assert len(job.result["created_ids"]) == 30
+
+
+def test_a_strict_job_starts_over(no_workers, api, crash_after_first_batch, monkeypatch):
+    job = submit(api, "/jobs/simple/", items(30))
+
+    with pytest.raises(Crash):
+        execution.run_job(job.pk)
+    monkeypatch.undo()
+    make_stale(job)
+    call_command("run_bulk_jobs", "--once")
+
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("SUCCESS", 2)
+    assert SimpleModel.objects.count() == 30
+
+
+def test_a_job_that_keeps_killing_workers_fails_cleanly(
+    no_workers, api, crash_after_first_batch, monkeypatch
+):
+    job = submit(api, "/jobs/simple/", items(30), prefer="handling=lenient")
+    with pytest.raises(Crash):
+        execution.run_job(job.pk)
+    monkeypatch.undo()
+    BulkJob.objects.filter(pk=job.pk).update(attempts=3)
+    make_stale(job)
+
+    call_command("run_bulk_jobs", "--once")
+
+    job.refresh_from_db()
+    assert job.state == "FAILURE"
+    assert job.result["code"] == "interrupted"
+    assert job.message == "The job was interrupted 3 times; it will not be tried again."
+    # What was committed stays, and is reported.
+    assert SimpleModel.objects.count() == 10
+    assert (job.succeeded, job.processed, job.result["unprocessed_count"]) == (10, 10, 20)
+    assert len(job.result["created_ids"]) == 10
+
+
+def test_a_worker_that_lost_its_job_cannot_write(no_workers, api):
+    job = submit(api, "/jobs/simple/", items(10), prefer="handling=lenient")
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert claim(job.pk, first)
+    assert not claim(job.pk, second)
+    make_stale(job)
+    assert claim(job.pk, second)
+
+    stalled = Execution(BulkJob.objects.get(pk=job.pk), first)
+    with pytest.raises(LeaseLost):
+        stalled.save_checkpoint(0, 10, Tally(10))
+    with pytest.raises(LeaseLost):
+        stalled.save_progress(processed=10)
+
+    job.refresh_from_db()
+    assert (job.lease, job.checkpoint, job.attempts) == (second, 0, 2)
+
+
+def test_a_stopping_worker_puts_its_job_back(no_workers, api):
+    job = submit(api, "/jobs/simple/", items(30), prefer="handling=lenient")
+    stop = threading.Event()
+    original = Execution.save_checkpoint
+
+    def stop_after_first_batch(self, start, end, tally):
+        original(self, start, end, tally)
+        stop.set()
+
+    Execution.save_checkpoint = stop_after_first_batch
+    try:
+        assert execution.run_job(job.pk, stop=stop) == execution.DONE
+    finally:
+        Execution.save_checkpoint = original
+
+    job.refresh_from_db()
+    assert (job.state, job.checkpoint, job.attempts, job.lease) == ("PENDING", 10, 0, None)
+    call_command("run_bulk_jobs", "--once")
+    job.refresh_from_db()
+    assert (job.state, job.succeeded) == ("SUCCESS", 30)
+    assert SimpleModel.objects.count() == 30
+
+
+class RecordingRunner(BaseRunner):
+    enqueued: list = []
+
+    def enqueue(self, job_id):
+        RecordingRunner.enqueued.append(job_id)
+
+
+def test_recover_enqueues_lost_jobs_only(no_workers, api):
+    fresh = submit(api, "/jobs/simple/", items(1))
+    forgotten = submit(api, "/jobs/simple/", items(1))
+    abandoned = submit(api, "/jobs/simple/", items(1))
+    alive = submit(api, "/jobs/simple/", items(1))
+    long_ago = timezone.now() - timedelta(hours=1)
+    BulkJob.objects.filter(pk=forgotten.pk).update(created_at=long_ago)
+    BulkJob.objects.filter(pk__in=[abandoned.pk, alive.pk]).update(
+        state="PROGRESS", created_at=long_ago
+    )
+    BulkJob.objects.filter(pk=abandoned.pk).update(heartbeat_at=long_ago)
+    BulkJob.objects.filter(pk=alive.pk).update(heartbeat_at=timezone.now())
+    RecordingRunner.enqueued = []
+
+    assert RecordingRunner().recover() == 2
+
+    assert set(RecordingRunner.enqueued) == {forgotten.pk, abandoned.pk}
+    assert fresh.pk not in RecordingRunner.enqueued
