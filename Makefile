@@ -112,6 +112,21 @@ Try, from another terminal, in this order:
 
   curl -X DELETE 'http://$(DEMO_ADDR)/api/products/?account=2'
 
+The /bulk/ endpoint reads by ids or filters, takes JSON or CSV, and answers
+every write with a result per item:
+
+  curl 'http://$(DEMO_ADDR)/api/products/bulk/?ids=3,8,999'
+
+  curl -X PATCH http://$(DEMO_ADDR)/api/products/bulk/ -H 'Content-Type: application/json' -d '[
+    {"id": 3, "price": "8.00"}, {"id": 8, "quantity": 15}]'
+
+  curl -X POST http://$(DEMO_ADDR)/api/products/bulk/ -F file=@$(CURDIR)/example/data/products.csv
+
+  curl -X POST 'http://$(DEMO_ADDR)/api/products/bulk/?upsert=sku' -H 'Content-Type: application/json' -d '[
+    {"sku": "CSV-001", "price": "5.90"}, {"sku": "CSV-005", "account": 3, "name": "Trivet", "price": "7.25"}]'
+
+  curl -X DELETE 'http://$(DEMO_ADDR)/api/products/bulk/?dry_run=1' -H 'Content-Type: application/json' -d '[3, 8]'
+
 `make demo` again keeps the data; `cd example && ../$(BIN)/python manage.py seed_demo --reset` restores it.
 
 endef

@@ -32,6 +32,14 @@ class Command(BaseCommand):
     def handle(self, *args, reset: bool = False, **options):
         if reset:
             Account.objects.all().delete()
+            # Start the keys at 1 again, so that new rows get the same ids
+            # as on a fresh database (SQLite never reuses them otherwise).
+            tables = [
+                {"table": model._meta.db_table, "column": "id"} for model in (Account, Product)
+            ]
+            with connection.cursor() as cursor:
+                for sql in connection.ops.sequence_reset_by_name_sql(no_style(), tables):
+                    cursor.execute(sql)
         # Fixed primary keys, so that the requests `make demo` prints find the
         # rows they name.
         accounts = [
