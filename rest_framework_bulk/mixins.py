@@ -179,9 +179,10 @@ class BulkDestroyModelMixin(BulkOperationMixin):
                 self.perform_destroy(obj)
             return
         instances = getattr(objects, "bulk_instances", None)
-        if instances is None:
+        collector = Collector(using=objects.db, origin=objects)
+        if instances is None or collector.can_fast_delete(objects):
+            # No cascades or signals: one DELETE statement.
             objects.delete()
             return
-        collector = Collector(using=objects.db, origin=objects)
         collector.collect(instances)
         collector.delete()

@@ -26,6 +26,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, router, transaction
 from django.utils.translation import gettext as _
 from rest_framework import status
+from rest_framework.mixins import DestroyModelMixin
+from rest_framework.permissions import BasePermission
 from rest_framework.serializers import LIST_SERIALIZER_KWARGS
 
 from . import lookups
@@ -359,6 +361,8 @@ class BulkOperation:
                     ),
                     "unfiltered_delete",
                 )
+            if not self.needs_objects():
+                filtered = filtered.select_related(None).only(queryset.model._meta.pk.attname)
             targets = lookups.fetch_all(
                 filtered, limit=self.max_items, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
             )
@@ -402,6 +406,9 @@ class BulkOperation:
         values, errors = lookups.lookup_values(items, lookup_field, model_field, scalars=scalars)
         for error in errors:
             error.index += start
+        if scalars and not self.needs_objects():
+            # Nothing will look at the rows but their keys.
+            queryset = queryset.select_related(None).only(*{queryset.model._meta.pk.attname, model_field.attname})
         found = lookups.fetch(
             queryset, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
         )
@@ -424,7 +431,26 @@ class BulkOperation:
         return targets, errors
 
     def check_permissions(self, objects, indexes, shown) -> list[ItemError]:
+        if not self.has_object_permissions():
+            return []
         return lookups.check_object_permissions(self.view, objects, indexes, shown)
+
+    def has_object_permissions(self) -> bool:
+        """Whether any permission of the view looks at objects at all."""
+        return any(
+            type(permission).has_object_permission is not BasePermission.has_object_permission
+            for permission in self.view.get_permissions()
+        )
+
+    def needs_objects(self) -> bool:
+        """Whether deleting needs whole rows: object permissions or a custom ``perform_destroy()``."""
+        from .mixins import BulkDestroyModelMixin
+
+        custom = type(self.view).perform_destroy not in (
+            BulkDestroyModelMixin.perform_destroy,
+            DestroyModelMixin.perform_destroy,
+        )
+        return custom or self.has_object_permissions()
 
     def validate(self, serializer: BulkListSerializer, result: BulkResult) -> None:
         if not serializer.is_valid() and not self.lenient:

@@ -422,3 +422,18 @@ def test_plain_serializer_gets_bulk_writes(api):
     response = api.bulk("post", "/api/plain-items/", [item_payload(account, 3), item_payload(account, 4, sku="NEW-3")])
     assert response.status_code == 400
     assert Item.objects.count() == 2
+
+
+def test_delete_works_with_select_related_querysets(api, monkeypatch):
+    """Without object permissions a delete reads keys only, even from a joined queryset."""
+    from .views import FilteredItemViewSet
+
+    items = ItemFactory.create_batch(2)
+    monkeypatch.setattr(FilteredItemViewSet, "permission_classes", [])
+    monkeypatch.setattr(FilteredItemViewSet, "get_queryset", lambda self: Item.objects.select_related("account"))
+    response = api.bulk("delete", "/api/filtered-items/", [items[0].pk])
+    assert response.status_code == 204
+    assert list(Item.objects.values_list("pk", flat=True)) == [items[1].pk]
+    response = api.delete(f"/api/filtered-items/?account={items[1].account_id}")
+    assert response.status_code == 204
+    assert Item.objects.count() == 0
