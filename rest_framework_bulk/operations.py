@@ -479,5 +479,5 @@ class BulkOperation:
         perform(serializer)
         for error in serializer.item_errors[known:]:
             result.add_error(error)
-        for index, instance, status in serializer.saved:
-            result.add_done(index, instance, status or done)
+        for index, instance, outcome in serializer.saved:
+            result.add_done(index, instance, outcome or done)

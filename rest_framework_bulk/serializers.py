@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django.db import DataError, IntegrityError, connections, models, router, transaction
@@ -397,7 +398,8 @@ class BulkListSerializer(ListSerializer):
                     write(batch)
             except (IntegrityError, DataError):
                 for entry in batch:
-                    if self.attempt(entry[0], lambda: write([entry])):
+                    ok, _result = self.attempt(entry[0], partial(write, [entry]))
+                    if ok:
                         saved.append(entry)
                 self.raise_if_strict()
             else:
@@ -408,21 +410,23 @@ class BulkListSerializer(ListSerializer):
     def write_per_item(self, entries: list, write_one, status: str) -> list:
         saved = []
         for position, (index, attrs) in enumerate(entries):
-            holder = []
-            if self.attempt(index, lambda: holder.append(write_one(attrs, position)), savepoint=self.lenient):
-                saved.append((index, holder[0]))
+            ok, instance = self.attempt(index, partial(write_one, attrs, position), savepoint=self.lenient)
+            if ok:
+                saved.append((index, instance))
         self.raise_if_strict()
         self.saved = [(self.position(index), obj, status) for index, obj in saved]
         return [obj for _, obj in saved]
 
-    def attempt(self, index: int, action, savepoint: bool = True) -> bool:
-        """Run ``action``; on a database refusal record an item error."""
+    def attempt(self, index: int, action, savepoint: bool = True) -> tuple[bool, Any]:
+        """Run ``action``; on a database refusal record an item error.
+
+        Returns whether it succeeded, and what it returned.
+        """
         try:
             if savepoint:
                 with transaction.atomic(using=self.db):
-                    action()
-            else:
-                action()
+                    return True, action()
+            return True, action()
         except IntegrityError:
             self.item_errors.append(ItemError(self.position(index), "conflict", self.error_messages["conflict"]))
         except DataError:
@@ -431,11 +435,9 @@ class BulkListSerializer(ListSerializer):
             self.item_errors.append(
                 ItemError(self.position(index), "invalid", exc.detail, codes=exc.get_codes())
             )
-        else:
-            return True
         if not savepoint and not self.lenient:
             self.raise_if_strict()
-        return False
+        return False, None
 
     def raise_if_strict(self) -> None:
         if self.item_errors and not self.lenient:

@@ -6,11 +6,11 @@ The database comes from ``DATABASE_URL`` (``postgres://``, ``mysql://`` or
 
 from __future__ import annotations
 
-import django
-
 import os
 import tempfile
 from urllib.parse import unquote, urlsplit
+
+import django
 
 SECRET_KEY = "drf-bulk-tests"
 DEBUG = False

@@ -8,7 +8,14 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from .factories import AccountFactory, ArticleFactory, DocumentFactory, ItemFactory, TagFactory, UserFactory
+from .factories import (
+    AccountFactory,
+    ArticleFactory,
+    DocumentFactory,
+    ItemFactory,
+    TagFactory,
+    UserFactory,
+)
 from .models import Article, Document, Item, Note
 
 pytestmark = pytest.mark.django_db

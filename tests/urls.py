@@ -1,5 +1,4 @@
 from django.urls import include, path
-
 from rest_framework.routers import SimpleRouter
 
 from rest_framework_bulk.routes import BulkRouter

@@ -3,7 +3,11 @@ from __future__ import annotations
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import permissions, viewsets
 
-from rest_framework_bulk import BulkModelViewSet, BulkOperationsMixin, ListBulkCreateUpdateDestroyAPIView
+from rest_framework_bulk import (
+    BulkModelViewSet,
+    BulkOperationsMixin,
+    ListBulkCreateUpdateDestroyAPIView,
+)
 
 from .models import Article, Document, Item, Note, SimpleModel
 from .serializers import (
