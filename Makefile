@@ -127,6 +127,26 @@ every write with a result per item:
 
   curl -X DELETE 'http://$(DEMO_ADDR)/api/products/bulk/?dry_run=1' -H 'Content-Type: application/json' -d '[3, 8]'
 
+A write on /bulk/ with more than 1000 items (the demo's ASYNC_THRESHOLD) runs
+as a job, owned by the user who sent it: demo, password demo. Make a CSV of
+20000 new products (every 1000th with a bad price) and upload it:
+
+  $(CURDIR)/$(BIN)/python $(CURDIR)/example/manage.py make_demo_csv --rows 20000 > /tmp/products.csv
+
+  curl -u demo:demo -X POST http://$(DEMO_ADDR)/api/products/bulk/ -H 'Prefer: handling=lenient' -F file=@/tmp/products.csv
+
+The answer is 202 with a status_url. Set JOB to it, without the trailing status/:
+
+  JOB=http://$(DEMO_ADDR)/api/bulk-operations/<task_id>
+
+  curl -u demo:demo $$JOB/status/
+
+  curl -u demo:demo -o successful.csv "$$JOB/results/successful/?format=csv"
+
+  curl -u demo:demo "$$JOB/results/failed/"
+
+  curl -u demo:demo http://$(DEMO_ADDR)/api/bulk-operations/
+
 `make demo` again keeps the data; `cd example && ../$(BIN)/python manage.py seed_demo --reset` restores it.
 
 endef
@@ -141,7 +161,7 @@ demo: $(VENV)/.installed-test
 # --- docs and lint ----------------------------------------------------------
 
 docs: $(VENV)/.installed-docs
-	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 	@echo "Built docs/_build/html/index.html"
 
 lint: $(VENV)/.installed-lint

@@ -1,12 +1,16 @@
 """Settings for the drf-bulk demo project.
 
-For local use only: DEBUG is on, the secret key is public and anyone may write.
+For local use only: DEBUG is on, the secret key is public and anyone may
+read and write products. Bulk jobs belong to a user: ``seed_demo`` creates
+``demo`` (password ``demo``), for ``curl -u demo:demo``.
 """
 
 from __future__ import annotations
 
 from importlib.util import find_spec
 from pathlib import Path
+
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_bulk",
+    "rest_framework_bulk.jobs",
     "store",
 ]
 
@@ -55,16 +60,27 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
+        # Job worker threads write while requests do: wait for the lock
+        # rather than fail with "database is locked".
+        "OPTIONS": {"timeout": 20},
     }
 }
+if django.VERSION >= (5, 1):
+    # Take the write lock when a transaction starts, so that two writers
+    # queue instead of one failing when it upgrades a read lock.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
+# Bulk jobs keep their input and result files in the default storage.
+MEDIA_ROOT = BASE_DIR / "media"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # `curl -u demo:demo`; anonymous requests still read and write products.
+        "rest_framework.authentication.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
@@ -74,6 +90,12 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+}
+
+REST_FRAMEWORK_BULK = {
+    # Writes on /api/products/bulk/ with more items than this run as a job
+    # (the default is 10000); `make_demo_csv` makes a file large enough.
+    "ASYNC_THRESHOLD": 1000,
 }
 
 # `pip install drf-bulk[filter]` adds django-filter: the demo then filters

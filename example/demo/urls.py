@@ -10,5 +10,7 @@ router.register(r"products", ProductViewSet)
 
 urlpatterns = [
     path("api/", include(router.urls)),
+    # The bulk job API: /api/bulk-operations/ and /api/bulk-operations/{task_id}/...
+    path("api/", include("rest_framework_bulk.urls")),
     path("api-auth/", include("rest_framework.urls")),
 ]

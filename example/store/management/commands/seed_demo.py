@@ -1,13 +1,16 @@
-"""Load the demo's sample accounts and products.
+"""Load the demo's sample accounts and products, and its user.
 
 Running it again only puts back the sample rows that are missing, so it is safe
-to run on every ``make demo``; ``--reset`` deletes everything first.
+to run on every ``make demo``; ``--reset`` deletes the accounts and products
+first. The user ``demo`` (password ``demo``) owns the bulk jobs the demo runs;
+it is created once and left alone afterwards.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.core.management.color import no_style
 from django.db import connection, transaction
@@ -18,10 +21,14 @@ ACCOUNTS = ["Northwind Traders", "Contoso Outfitters", "Fabrikam Supply"]
 GOODS = ["Mug", "Kettle", "Teapot", "Tray", "Spoon", "Jar", "Bowl", "Plate", "Cup", "Pitcher"]
 FINISHES = ["white", "black", "steel", "oak", "copper"]
 PRODUCTS = 200
+USERNAME = PASSWORD = "demo"
 
 
 class Command(BaseCommand):
-    help = "Load the demo's sample accounts and products; running it twice changes nothing."
+    help = (
+        "Load the demo's sample accounts and products and its user (demo/demo); "
+        "running it twice changes nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -58,10 +65,21 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             for sql in connection.ops.sequence_reset_sql(no_style(), [Account, Product]):
                 cursor.execute(sql)
+        user_created = self.ensure_user()
         self.stdout.write(
             f"{Account.objects.count()} accounts, {Product.objects.count()} products "
-            f"({len(missing)} added)."
+            f"({len(missing)} added); user {USERNAME!r} "
+            f"{'created' if user_created else 'already there'}."
         )
+
+    @staticmethod
+    def ensure_user() -> bool:
+        """Create the user who owns the demo's bulk jobs, unless it exists."""
+        user, created = get_user_model().objects.get_or_create(username=USERNAME)
+        if created:
+            user.set_password(PASSWORD)
+            user.save(update_fields=["password"])
+        return created
 
     @staticmethod
     def product(n: int, accounts: list[Account]) -> Product:
