@@ -128,14 +128,27 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     @action(detail=False, methods=["get"], url_path="bulk", url_name="bulk")
     def bulk(self, request, *args, **kwargs):
-        """Retrieve the objects named by ``?ids=`` or matching the filters."""
+        """Retrieve the objects named by ``?ids=`` or matching the filters.
+
+        With the jobs app installed, a GET asking for more objects than
+        ``get_retrieve_async_threshold()`` (or sending ``Prefer:
+        respond-async``) becomes an export job; see
+        :mod:`rest_framework_bulk.jobs.export`.
+        """
         queryset = self.filter_queryset(self.get_queryset())
         ids = request.query_params.get("ids")
         if ids is not None:
             return self.bulk_retrieve_ids(queryset, [value for value in ids.split(",") if value.strip()])
         body = request.data if isinstance(request.data, dict) else {}
-        if body.get("filters") is not None:
-            queryset = self.get_bulk_filter().filter_queryset(queryset, body["filters"])
+        filters = body.get("filters")
+        if filters is not None:
+            queryset = self.get_bulk_filter().filter_queryset(queryset, filters)
+        if self.jobs_enabled():
+            asked = "respond-async" in parse_prefer(request)
+            threshold = self.get_retrieve_async_threshold()
+            # Count no further than it takes to decide.
+            if asked or len(queryset.values_list("pk", flat=True)[: threshold + 1]) > threshold:
+                return self.submit_bulk_export_job([], asked, filters={} if filters is None else filters)
         limit = api_settings.MAX_ITEMS
         objects = list(queryset[: limit + 1])
         if len(objects) > limit:
@@ -144,8 +157,10 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         return Response({"count": len(objects), "results": serializer.data, "not_found": [], "is_async": False})
 
     def bulk_retrieve_ids(self, queryset, raw_ids: list[str]):
+        asked = "respond-async" in parse_prefer(self.request)
+        export = self.jobs_enabled() and (asked or len(raw_ids) > self.get_retrieve_async_threshold())
         limit = api_settings.MAX_ITEMS
-        if len(raw_ids) > limit:
+        if not export and len(raw_ids) > limit:
             raise TooManyItems(len(raw_ids), limit)
         field = self.bulk_lookup_field()
         model_field = lookups.get_model_field(queryset.model, field)
@@ -157,9 +172,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 % {"field": field, "values": ", ".join(str(error.lookup) for error in invalid)},
                 "invalid_lookup",
             )
+        if export:
+            return self.submit_bulk_export_job([value.strip() for value in raw_ids], asked)
         found = lookups.fetch(queryset, model_field, values, batch_size=api_settings.BATCH_SIZE, lock_rows=False)
         objects, missing = [], []
-        for raw, value in zip(raw_ids, values):
+        for value in values:
             if value is None:
                 continue  # asked twice: shown once
             obj = found.get(value)
@@ -221,6 +238,10 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         """Writes with more items than this become a job (``ASYNC_THRESHOLD``)."""
         return getattr(self, "bulk_async_threshold", None) or api_settings.ASYNC_THRESHOLD
 
+    def get_retrieve_async_threshold(self) -> int:
+        """A GET asking for more objects than this becomes an export job (``RETRIEVE_ASYNC_THRESHOLD``)."""
+        return getattr(self, "bulk_retrieve_async_threshold", None) or api_settings.RETRIEVE_ASYNC_THRESHOLD
+
     def jobs_enabled(self) -> bool:
         return apps.is_installed("rest_framework_bulk.jobs")
 
@@ -268,6 +289,21 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 "dry_run": bool(bulk_options.get("dry_run")),
                 "upsert_field": bulk_options.get("upsert_field") or "",
             },
+        )
+        applied = [name for name, on in (("respond-async", asked), ("handling=lenient", bulk_options.get("lenient"))) if on]
+        headers = {"Preference-Applied": ", ".join(applied)} if applied else {}
+        return accepted_response(job, self.request, headers=headers)
+
+    def submit_bulk_export_job(self, ids: list[str], asked: bool, filters=None):
+        """Hand a bulk GET to an export job: the ids asked, or the body's filters."""
+        from .jobs.submit import accepted_response, submit_job
+
+        job = submit_job(
+            request=self.request,
+            view=self,
+            operation="retrieve",
+            items_or_file=ids,
+            options={"filters": filters},
         )
         headers = {"Preference-Applied": "respond-async"} if asked else {}
         return accepted_response(job, self.request, headers=headers)

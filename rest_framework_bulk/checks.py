@@ -74,6 +74,15 @@ def check_settings(app_configs=None, **kwargs):
                     id="rest_framework_bulk.E004",
                 )
             )
+    batch, limit = user_settings.get("JOB_BATCH_SIZE", DEFAULTS["JOB_BATCH_SIZE"]), user_settings.get("MAX_ITEMS", DEFAULTS["MAX_ITEMS"])
+    if isinstance(batch, int) and isinstance(limit, int) and 0 < limit < batch:
+        errors.append(
+            checks.Error(
+                f"REST_FRAMEWORK_BULK['JOB_BATCH_SIZE'] ({batch}) is larger than MAX_ITEMS ({limit}): every job batch would be refused.",
+                hint="Set JOB_BATCH_SIZE to at most MAX_ITEMS.",
+                id="rest_framework_bulk.E007",
+            )
+        )
     if user_settings.get("SAVE_PER_ITEM") not in (None, True, False):
         errors.append(
             checks.Error(

@@ -28,6 +28,7 @@ def test_defaults_pass():
         ({"CSV_NULL_VALUE": None}, "rest_framework_bulk.E006"),
         ({"MAX_ITEM": 5}, "rest_framework_bulk.E002"),
         ([], "rest_framework_bulk.E001"),
+        ({"JOB_BATCH_SIZE": 2000, "MAX_ITEMS": 1000}, "rest_framework_bulk.E007"),
     ],
 )
 def test_bad_settings_are_reported(value, expected):

@@ -33,6 +33,10 @@ Cancelling
     ``cancel_requested`` is checked between batches. A lenient job keeps the
     batches already committed; a strict one keeps nothing.
 
+Export jobs (a large bulk GET)
+    Read, serialize and write the objects to the result files; see
+    :mod:`rest_framework_bulk.jobs.export`.
+
 Recovery
     A job whose worker died stays ``PROGRESS`` until its heartbeat is stale;
     then any worker may claim it and it resumes as above. Each claim counts
@@ -75,6 +79,7 @@ from ..operations import BulkOperation
 from . import files
 from .conf import job_setting
 from .context import build_view
+from .export import Export
 from .leases import Heartbeat, claim, jobs_db
 from .models import BulkJob
 from .results import Tally, batch_failure_records, error_records, outcome_records, write_results
@@ -199,7 +204,9 @@ class Execution:
                 raise Cancelled
             view = build_view(job)
             self.db = router.db_for_write(view.get_queryset().model)
-            if job.dry_run:
+            if job.operation == BulkJob.Operation.RETRIEVE:
+                Export(self, view).run()
+            elif job.dry_run:
                 self.run_dry(view)
             elif job.lenient:
                 self.run_lenient(view)

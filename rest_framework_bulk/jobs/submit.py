@@ -41,6 +41,7 @@ from ..settings import api_settings
 from . import files
 from .conf import job_setting
 from .context import describe_view
+from .export import export_options, is_filtered
 from .models import BulkJob
 from .runners import get_runner
 
@@ -57,7 +58,12 @@ OPTIONS = {
     # For a CSV file: CSVRows' delimiter and encoding.
     "delimiter": ",",
     "encoding": "utf-8",
+    # For a ``retrieve`` (export) job: the body's filters, when no ids were given.
+    "filters": None,
 }
+
+#: The operations a job runs: the engine's, and ``retrieve`` (an export).
+OPERATIONS = (*ACTIONS, BulkJob.Operation.RETRIEVE)
 
 
 class JobNotAuthenticated(NotAuthenticated):
@@ -89,6 +95,10 @@ def submit_job(
     CSV file. ``options`` may set ``handling``, ``dry_run``, ``upsert_field``,
     and for CSV ``delimiter`` and ``encoding``.
 
+    A ``retrieve`` job exports objects: ``items_or_file`` is the ids asked
+    for, or empty with ``options["filters"]`` (see
+    :mod:`rest_framework_bulk.jobs.export`).
+
     A job belongs to the user who submits it: anonymous requests get
     401/403 (``not_authenticated``).
     """
@@ -103,7 +113,7 @@ def submit_job(
     assert options["handling"] in BulkJob.Handling.values, (
         f"`handling` must be one of {BulkJob.Handling.values}, not {options['handling']!r}."
     )
-    assert operation in ACTIONS, f"`operation` must be one of {ACTIONS}, not {operation!r}."
+    assert operation in OPERATIONS, f"`operation` must be one of {OPERATIONS}, not {operation!r}."
     assert (operation == "upsert") == bool(options["upsert_field"]), (
         "`upsert_field` goes with the `upsert` operation, and only with it."
     )
@@ -115,6 +125,9 @@ def submit_job(
         "null_value": get_csv_null_value(view),
     }
     input_name, input_format, total = files.save_input(job_id, items_or_file, csv_options)
+    job_options = {"csv": csv_options} if input_format == "csv" else {}
+    if operation == BulkJob.Operation.RETRIEVE:
+        job_options["export"] = export_options(options["filters"])
     try:
         job = BulkJob.objects.create(
             id=job_id,
@@ -123,7 +136,7 @@ def submit_job(
             handling=options["handling"],
             dry_run=bool(options["dry_run"]),
             upsert_field=options["upsert_field"] or "",
-            options={"csv": csv_options} if input_format == "csv" else {},
+            options=job_options,
             input_name=input_name,
             input_format=input_format,
             batch_size=get_job_batch_size(view),
@@ -165,11 +178,21 @@ def get_status_url(job: BulkJob, request) -> str:
 def accepted_response(job: BulkJob, request, headers: dict | None = None) -> Response:
     """``202 Accepted`` for a submitted job, pointing at its status (RFC 9110 §15.3.3)."""
     status_url = get_status_url(job, request)
+    operation = job.get_operation_display().lower()
+    if job.operation == BulkJob.Operation.RETRIEVE and is_filtered(job):
+        # The matches are counted by the worker.
+        message = gettext("Bulk %(operation)s job accepted.") % {"operation": operation}
+        total = None
+    else:
+        message = gettext("Bulk %(operation)s job accepted for %(count)d items.") % {
+            "operation": operation,
+            "count": job.total,
+        }
+        total = job.total
     data = {
-        "message": gettext("Bulk %(operation)s job accepted for %(count)d items.")
-        % {"operation": job.get_operation_display().lower(), "count": job.total},
+        "message": message,
         "task_id": str(job.pk),
-        "total_items": job.total,
+        "total_items": total,
         "status_url": status_url,
     }
     return Response(

@@ -57,6 +57,7 @@ def test_above_the_threshold_a_csv_upload_becomes_a_job(runner, api, user):
     with override_settings(REST_FRAMEWORK_BULK={**_settings(), "ASYNC_THRESHOLD": 10}):
         response = api.post(BULK, data=out.getvalue(), content_type="text/csv", HTTP_PREFER="handling=lenient")
     assert response.status_code == 202, response.content
+    assert response["Preference-Applied"] == "handling=lenient"
     body = wait_for(api, response.data["status_url"])
     assert body["state"] == "SUCCESS", body
     result = body["result"]

@@ -1,0 +1,27 @@
+"""Settings for ``python -m benchmarks.jobs``: the benchmark settings plus the jobs app."""
+
+from __future__ import annotations
+
+import tempfile
+
+from benchmarks.settings import *  # noqa: F403
+from benchmarks.settings import INSTALLED_APPS, REST_FRAMEWORK_BULK
+
+INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework_bulk.jobs"]
+ROOT_URLCONF = "benchmarks.jobs_urls"
+
+# Job input and result files, and uploads above 2.5 MB, go to disk here.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="drf-bulk-bench-media-")
+FILE_UPLOAD_TEMP_DIR = MEDIA_ROOT
+
+REST_FRAMEWORK_BULK = {
+    **REST_FRAMEWORK_BULK,
+    # The request reads at most MAX_ITEMS + 1 rows before handing the rest
+    # of the file to the job: keep the default so that the head stays small.
+    "MAX_ITEMS": 10_000,
+    "ASYNC_THRESHOLD": 1_000,
+    # Room for the 200 MB (and larger) files of ``--csv-mb``.
+    "CSV_MAX_FILE_SIZE": 4 * 1024 * 1024 * 1024,
+    # The benchmark runs the job itself, in-process; no worker threads.
+    "JOB_WORKERS": 0,
+}

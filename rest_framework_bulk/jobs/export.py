@@ -1,0 +1,223 @@
+"""
+Export jobs: a bulk GET too large to answer at once.
+
+A GET on ``/bulk/`` with more ids than the view's retrieve threshold
+(``RETRIEVE_ASYNC_THRESHOLD``), or with filters matching more objects than
+that, or with ``Prefer: respond-async``, becomes a ``retrieve`` job. The job
+keeps what was asked, never the rows: the ids (its input file) or the
+body's filters (``options["export"]``; the query-string filters are in the
+stored request, which the rebuilt view reads again).
+
+The worker rebuilds the view for the job's owner and reads the objects
+through ``view.filter_queryset(view.get_queryset())``, so an export shows
+exactly what the same GET would have shown:
+
+* with ids, batch by batch in the order asked; an id that matches nothing
+  the owner may see (or that ``check_object_permissions`` refuses) is
+  reported as not found;
+* with filters, it first lists the primary keys of the matches to a file,
+  then exports them batch by batch, so memory stays flat however many
+  rows match.
+
+Each batch is serialized with ``view.get_serializer(objects, many=True)``.
+The objects go to the ``successful`` result file, ids not found to
+``failed``, both as JSON lines and CSV. Nothing is written to the
+database, so an interrupted export simply starts over; handling
+(strict/lenient) does not apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext
+from rest_framework.exceptions import APIException
+
+from .. import lookups
+from . import files
+from .conf import job_setting
+from .models import BulkJob
+from .results import FAILED, KINDS, SUCCESSFUL, ResultWriter, Tally
+
+RETRIEVE = BulkJob.Operation.RETRIEVE
+
+#: The status of an exported object in the ``successful`` result file.
+EXPORTED = "retrieved"
+
+
+def export_options(filters: Any = None) -> dict:
+    """``job.options["export"]``: ``{"filters": ...}`` for a filtered export, ``{}`` for ids."""
+    return {"filters": filters} if filters is not None else {}
+
+
+def is_filtered(job: BulkJob) -> bool:
+    return "filters" in job.options.get("export", {})
+
+
+def get_export_queryset(view, job: BulkJob):
+    """What the job may export: the view's queryset, filtered as the GET was."""
+    queryset = view.filter_queryset(view.get_queryset())
+    filters = job.options.get("export", {}).get("filters")
+    if filters is not None:
+        queryset = view.get_bulk_filter().filter_queryset(queryset, filters)
+    return queryset
+
+
+def lookup_field(view) -> str:
+    if hasattr(view, "bulk_lookup_field"):
+        return view.bulk_lookup_field()
+    return lookups.get_lookup_field(view.get_serializer_class())
+
+
+class Export:
+    """Runs one export job for an ``Execution`` (which holds its lease)."""
+
+    def __init__(self, execution, view):
+        self.execution = execution
+        self.job = execution.job
+        self.view = view
+        self.queryset = get_export_queryset(view, self.job)
+        self.tally = Tally(self.job.total)
+        self.not_found: list = []
+        #: Ids already exported, to show an id asked twice once (ids are few: they came in a URL).
+        self.seen: set | None = None if is_filtered(self.job) else set()
+
+    def run(self) -> None:
+        job = self.job
+        if is_filtered(job):
+            field = "pk"
+            model_field = self.queryset.model._meta.pk
+            names = self.list_matches()
+        else:
+            field = lookup_field(self.view)
+            model_field = lookups.get_model_field(self.queryset.model, field)
+            names = files.read_lines(job.input_name)
+        self.execution.save_progress(
+            phase=BulkJob.Phase.WRITING,
+            total=self.tally.total,
+            processed=0,
+            message=self.execution.progress_message(BulkJob.Phase.WRITING, 0),
+        )
+        writers = {kind: ResultWriter(job, kind) for kind in KINDS}
+        try:
+            done = 0
+            for start, raw_ids in self.batches(names):
+                self.execution.check_stop()
+                self.export_batch(writers, field, model_field, start, raw_ids)
+                done = start + len(raw_ids)
+                self.execution.save_progress(
+                    processed=done,
+                    succeeded=self.tally.success_count,
+                    failed=self.tally.error_count,
+                    message=self.execution.progress_message(BulkJob.Phase.WRITING, done),
+                )
+                self.execution.yield_database()
+            written = {kind: writer.save() for kind, writer in writers.items()}
+        finally:
+            for writer in writers.values():
+                writer.buffer.close()
+        self.finish(written)
+
+    def list_matches(self) -> Iterator:
+        """Write the primary keys of every match to a file; returns them, read back."""
+        queryset = self.queryset
+        if not queryset.ordered:
+            queryset = queryset.order_by("pk")
+        pks = queryset.values_list("pk", flat=True).iterator(chunk_size=self.job.batch_size)
+        name, total = files.write_lines(files.job_path(self.job.pk, "export-ids.jsonl"), pks)
+        self.tally.total = total
+        return files.read_lines(name)
+
+    def batches(self, names) -> Iterator[tuple[int, list]]:
+        batch: list = []
+        start = 0
+        for index, value in enumerate(names):
+            batch.append(value)
+            if len(batch) >= self.job.batch_size:
+                yield start, batch
+                start, batch = index + 1, []
+        if batch:
+            yield start, batch
+
+    def export_batch(self, writers, field, model_field, start: int, raw_ids: list) -> None:
+        values = []
+        for raw in raw_ids:
+            try:
+                values.append(model_field.to_python(raw))
+            except Exception:
+                values.append(None)
+        found = lookups.fetch(
+            self.queryset, model_field, values, batch_size=len(values), lock_rows=False
+        )
+        objects, indexes = [], []
+        for offset, (raw, value) in enumerate(zip(raw_ids, values)):
+            index = start + offset
+            if self.seen is not None and value is not None:
+                if value in self.seen:
+                    continue  # asked twice: exported once
+                self.seen.add(value)
+            obj = found.get(value) if value is not None else None
+            if obj is not None:
+                try:
+                    self.view.check_object_permissions(self.view.request, obj)
+                except APIException:
+                    obj = None
+            if obj is None:
+                self.add_not_found(writers[FAILED], index, field, raw if value is None else value)
+                continue
+            objects.append(obj)
+            indexes.append(index)
+        if not objects:
+            return
+        data = self.view.get_serializer(objects, many=True).data
+        writer = writers[SUCCESSFUL]
+        for index, obj, item in zip(indexes, objects, data):
+            writer.add(index, item, {"status": EXPORTED, "id": lookups.display(obj.pk)})
+        self.tally.success_count += len(objects)
+
+    def add_not_found(self, writer: ResultWriter, index: int, field: str, raw: Any) -> None:
+        shown = lookups.display(raw)
+        message = gettext("No object with `%(field)s` %(value)s.") % {
+            "field": field,
+            "value": shown,
+        }
+        writer.add(index, {field: shown}, {"lookup": shown, "code": "not_found", "detail": message})
+        tally = self.tally
+        tally.error_count += 1
+        if len(tally.errors) < job_setting("JOB_MAX_ERRORS"):
+            tally.errors.append(
+                {"index": index, "code": "not_found", "error": message, "data": {field: shown}}
+            )
+        else:
+            tally.truncated = True
+        if len(self.not_found) < job_setting("JOB_MAX_IDS"):
+            self.not_found.append(shown)
+        else:
+            tally.truncated = True
+
+    def finish(self, written: dict) -> None:
+        from .execution import LeaseLost, end_message
+
+        counts = {kind: entry["count"] for kind, entry in written.items()}
+        now = timezone.now()
+        state = BulkJob.State.SUCCESS
+        updated = self.execution.mine.update(
+            state=state,
+            phase="",
+            message=end_message(state, self.tally.total, counts, None),
+            total=self.tally.total,
+            result=self.tally.as_dict(not_found=self.not_found, unprocessed_count=0),
+            files=written,
+            processed=counts[SUCCESSFUL] + counts[FAILED],
+            succeeded=counts[SUCCESSFUL],
+            failed=counts[FAILED],
+            lease=None,
+            finished_at=now,
+            heartbeat_at=now,
+            expires_at=now + timedelta(seconds=job_setting("JOB_RETENTION")),
+        )
+        if not updated:
+            raise LeaseLost
