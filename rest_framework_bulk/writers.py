@@ -61,6 +61,8 @@ def update_rows(model, objs: Sequence, fields: Sequence[models.Field], batch_siz
                 for field in columns:
                     params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
             sql = statement(connection, table, columns, len(batch))
+            if statement is _postgresql_statement:
+                params.extend(pk.get_db_prep_save(obj.pk, connection) for obj in batch)
             cursor.execute(sql, params)
     return len(objs)
 
@@ -80,7 +82,10 @@ def _postgresql_statement(connection, table: str, columns: list, rows: int) -> s
     )
     return (
         f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({', '.join(names)}) "
-        f"WHERE {table}.{qn(columns[0].column)} = v._bulk_pk"
+        f"WHERE {table}.{qn(columns[0].column)} = v._bulk_pk "
+        # Lets the planner use the primary key index instead of scanning the
+        # whole table for every batch.
+        f"AND {table}.{qn(columns[0].column)} IN ({', '.join(['%s'] * rows)})"
     )
 
 
