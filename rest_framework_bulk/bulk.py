@@ -90,6 +90,9 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         parser_list = [p for p in parser_list if not isinstance(p, parsers.MultiPartParser)]
         return [*parser_list, CSVParser(), TSVParser(), CSVMultiPartParser()]
 
+    def is_bulk_request(self) -> bool:
+        return self.bulk_action() in BULK_ACTIONS or super().is_bulk_request()
+
     def get_renderers(self):
         renderer_list = super().get_renderers()
         if self.bulk_action() in BULK_ACTIONS:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException, ErrorDetail
 
 # The HTTP status a request takes when items fail with these codes; the
@@ -135,3 +137,93 @@ class TooManyItems(RequestError):
                 "limit": limit,
             }
         super().__init__(message, "too_many_items")
+
+
+#: Codes for DRF's exceptions whose detail is a plain message.
+_DEFAULT_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+}
+
+
+def as_api_exception(exc: BaseException) -> BaseException:
+    """``exc``, or the client error it stands for.
+
+    DRF turns Django's ``Http404`` and ``PermissionDenied`` into its own
+    exceptions; a body nested too deep for the JSON decoder raises
+    ``RecursionError`` before DRF sees a parse error, and that is the
+    client's mistake too.
+    """
+    if isinstance(exc, RecursionError):
+        return exceptions.ParseError(_("The request body is nested too deeply."), code="parse_error")
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    return exc
+
+
+def error_body(exc: APIException, status_code: int | None = None) -> dict:
+    """The documented error body for ``exc``: ``{"code", "detail", ...}``.
+
+    A body that already has that shape is kept. A message becomes
+    ``{"code", "detail"}``; a ``ValidationError`` keyed by field becomes
+    ``{"code", "detail", "fields", "codes"}``, ``fields`` holding DRF's
+    usual ``{name: [messages]}``. CSV errors add ``line`` and ``column``.
+    """
+    detail = exc.detail
+    if isinstance(detail, dict) and isinstance(detail.get("code"), str) and "detail" in detail:
+        return detail
+    status_code = status_code or getattr(exc, "status_code", 400)
+    codes = exc.get_codes()
+    if isinstance(detail, (dict, list)):
+        code = _first_code(codes) or getattr(exc, "default_code", None) or _DEFAULT_CODES.get(status_code, "invalid")
+        body: dict[str, Any] = {
+            "code": code,
+            "detail": ErrorDetail(_describe(detail), code=code),
+        }
+        if isinstance(detail, dict):
+            body["fields"] = detail
+            body["codes"] = codes
+        return body
+    code = codes if isinstance(codes, str) and codes else _DEFAULT_CODES.get(status_code, "invalid")
+    if code == "error":  # DRF's code for an APIException given no code
+        code = _DEFAULT_CODES.get(status_code, "invalid")
+    body = {"code": code, "detail": ErrorDetail(str(detail), code=code)}
+    for name in ("line", "column"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            body[name] = value
+    return body
+
+
+def _first_code(codes: Any) -> str | None:
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, dict):
+        values = codes.values()
+    elif isinstance(codes, list):
+        values = codes
+    else:
+        return None
+    for value in values:
+        code = _first_code(value)
+        if code:
+            return code
+    return None
+
+
+def _describe(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return " ".join(f"{field}: {_describe(messages)}" for field, messages in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_describe(item) for item in detail)
+    return str(detail)

@@ -13,15 +13,17 @@ Each mixin adds one bulk action to a ``GenericAPIView`` and calls a
 from __future__ import annotations
 
 from django.db.models.deletion import Collector
-from rest_framework import mixins, status
+from rest_framework import exceptions, mixins, status
 from rest_framework.response import Response
 
+from .exceptions import as_api_exception, error_body
 from .operations import CREATE, DESTROY, PARTIAL_UPDATE, UPDATE, BulkOperation, BulkResult, narrowed
 from .settings import api_settings
 
 __all__ = [
     "BulkCreateModelMixin",
     "BulkDestroyModelMixin",
+    "BulkErrorsMixin",
     "BulkUpdateModelMixin",
     "parse_prefer",
 ]
@@ -39,7 +41,34 @@ def parse_prefer(request) -> dict[str, str]:
     return preferences
 
 
-class BulkOperationMixin:
+class BulkErrorsMixin:
+    """Answer every client error with the documented body.
+
+    Each 4xx carries ``{"code": ..., "detail": ...}`` (plus ``errors`` for
+    item errors, ``fields`` for a request refused field by field), whatever
+    raised it: a parser, content negotiation, authentication, a filter. A
+    message-only error keeps DRF's ``detail`` and gains ``code``, so clients
+    of DRF's shape read it as before. Errors keyed by field keep DRF's shape
+    unless ``is_bulk_request()`` says the request is a bulk one.
+    """
+
+    def is_bulk_request(self) -> bool:
+        """Whether this request is a bulk one (its field errors are reshaped)."""
+        return True
+
+    def handle_exception(self, exc):
+        exc = as_api_exception(exc)
+        response = super().handle_exception(exc)
+        if (
+            isinstance(exc, exceptions.APIException)
+            and 400 <= response.status_code < 500
+            and (not isinstance(exc.detail, (dict, list)) or self.is_bulk_request())
+        ):
+            response.data = error_body(exc, response.status_code)
+        return response
+
+
+class BulkOperationMixin(BulkErrorsMixin):
     """What the bulk mixins share: running an operation and answering for it."""
 
     #: The class that runs bulk operations; see ``get_bulk_operation_class()``.
@@ -50,6 +79,24 @@ class BulkOperationMixin:
 
     def get_bulk_operation_class(self):
         return self.bulk_operation_class
+
+    def is_bulk_request(self) -> bool:
+        """A request on the list route that writes a list (or tried to).
+
+        Detail routes, list ``GET`` and the creation of one object keep
+        DRF's own error shape.
+        """
+        request = getattr(self, "request", None)
+        if request is None:
+            return False
+        lookup_url_kwarg = getattr(self, "lookup_url_kwarg", None) or getattr(self, "lookup_field", None)
+        if lookup_url_kwarg in getattr(self, "kwargs", {}):
+            return False
+        if request.method in ("PUT", "PATCH", "DELETE"):
+            return True
+        if request.method == "POST":
+            return isinstance(getattr(request, "_full_data", None), list)
+        return False
 
     def get_bulk_options(self) -> dict:
         """Options of the operation, from the request.

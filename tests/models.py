@@ -87,3 +87,70 @@ class Note(models.Model):
     def save(self, *args, **kwargs):
         self.save_count += 1
         super().save(*args, **kwargs)
+
+
+class LiveManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class Task(models.Model):
+    """A soft-deleted model: ``delete()`` only marks the row."""
+
+    title = models.CharField(max_length=100)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LiveManager()
+    all_objects = models.Manager()
+
+    class Meta:
+        base_manager_name = "all_objects"
+
+    def delete(self, using=None, keep_parents=False):
+        from django.utils import timezone
+
+        self.deleted_at = timezone.now()
+        self.save(update_fields=["deleted_at"])
+        return 0, {}
+
+
+class Record(models.Model):
+    """Deleted with receivers that read its fields (see ``tests.receivers``)."""
+
+    name = models.CharField(max_length=100)
+    size = models.IntegerField(default=0)
+
+
+class DeletionLog(models.Model):
+    """What the ``Record`` delete receivers saw."""
+
+    signal = models.CharField(max_length=20)
+    name = models.CharField(max_length=100)
+    size = models.IntegerField()
+
+
+class Shelf(models.Model):
+    """Cannot be deleted while a ``Book`` is on it."""
+
+    name = models.CharField(max_length=50)
+
+
+class Book(models.Model):
+    shelf = models.ForeignKey(Shelf, on_delete=models.PROTECT, related_name="books")
+    title = models.CharField(max_length=100)
+
+
+class Checked(models.Model):
+    """Runs ``full_clean()`` in ``save()``, as many projects do."""
+
+    code = models.CharField(max_length=10)
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.code.startswith("bad"):
+            raise ValidationError({"code": "This code is refused by the model."}, code="refused")
+
+    def save(self, *args, **kwargs):
+        self.full_clean()
+        super().save(*args, **kwargs)

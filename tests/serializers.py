@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from rest_framework_bulk import BulkListSerializer, BulkSerializerMixin
 
-from .models import Account, Article, Document, Item, Note, SimpleModel, Tag
+from .models import Account, Article, Book, Checked, Document, Item, Note, Record, Shelf, SimpleModel, Tag, Task
 
 
 class SimpleSerializer(BulkSerializerMixin, serializers.ModelSerializer):
@@ -78,3 +78,38 @@ class PlainItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = Item
         fields = ["id", "account", "sku", "ref", "name", "quantity"]
+
+
+class TaskSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Task
+        fields = ["id", "title"]
+        list_serializer_class = BulkListSerializer
+
+
+class RecordSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Record
+        fields = ["id", "name", "size"]
+        list_serializer_class = BulkListSerializer
+
+
+class ShelfSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Shelf
+        fields = ["id", "name"]
+        list_serializer_class = BulkListSerializer
+
+
+class BookSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Book
+        fields = ["id", "shelf", "title"]
+        list_serializer_class = BulkListSerializer
+
+
+class CheckedSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Checked
+        fields = ["id", "code"]
+        list_serializer_class = BulkListSerializer

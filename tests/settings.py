@@ -27,7 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_bulk",
     "rest_framework_bulk.jobs",
-    "tests",
+    "tests.apps.TestsConfig",
 ]
 
 MIDDLEWARE = [

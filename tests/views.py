@@ -9,14 +9,18 @@ from rest_framework_bulk import (
     ListBulkCreateUpdateDestroyAPIView,
 )
 
-from .models import Article, Document, Item, Note, SimpleModel
+from .models import Article, Checked, Document, Item, Note, Record, Shelf, SimpleModel, Task
 from .serializers import (
     ArticleSerializer,
+    CheckedSerializer,
     DocumentSerializer,
     ItemSerializer,
     NoteSerializer,
     PlainItemSerializer,
+    RecordSerializer,
+    ShelfSerializer,
     SimpleSerializer,
+    TaskSerializer,
     UncheckedItemSerializer,
 )
 
@@ -124,3 +128,63 @@ class ConflictingHookBulkViewSet(ItemBulkViewSet):
     def perform_bulk_create(self, serializer):
         serializer.save()
         Item.objects.create(account=serializer.instance[0].account, sku=serializer.instance[0].sku, ref="dup", name="dup")
+
+
+class NoBulkDeleteItemViewSet(ItemViewSet):
+    """Forbids bulk deletes, as djangorestframework-bulk's docs showed."""
+
+    def allow_bulk_destroy(self, qs, filtered):
+        return False
+
+
+class OwnItemsFilter:
+    """A filter backend that scopes the list to the user's accounts."""
+
+    def filter_queryset(self, request, queryset, view):
+        if request.user.is_authenticated:
+            return queryset.filter(account__owner=request.user)
+        return queryset.none()
+
+
+class ScopedItemViewSet(BulkModelViewSet):
+    """Scoped by a filter backend, not by ``get_queryset()``."""
+
+    queryset = Item.objects.all()
+    serializer_class = ItemSerializer
+    filter_backends = [OwnItemsFilter]
+
+
+class TaskViewSet(BulkOperationsMixin, BulkModelViewSet):
+    """A soft-delete model, on the list route and on /bulk/."""
+
+    queryset = Task.objects.all()
+    serializer_class = TaskSerializer
+
+
+class RecordViewSet(BulkOperationsMixin, BulkModelViewSet):
+    """Delete receivers read the rows' fields."""
+
+    queryset = Record.objects.all()
+    serializer_class = RecordSerializer
+
+
+class ShelfViewSet(BulkOperationsMixin, BulkModelViewSet):
+    """Shelves with books are protected from deletion."""
+
+    queryset = Shelf.objects.all()
+    serializer_class = ShelfSerializer
+
+
+class CheckedViewSet(BulkOperationsMixin, BulkModelViewSet):
+    """The model's ``save()`` runs ``full_clean()``."""
+
+    queryset = Checked.objects.all()
+    serializer_class = CheckedSerializer
+
+
+class SoftDestroyItemViewSet(ItemViewSet):
+    """Overrides ``perform_destroy()``: renames instead of deleting."""
+
+    def perform_destroy(self, instance):
+        instance.name = "destroyed"
+        instance.save(update_fields=["name"])

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class TestsConfig(AppConfig):
+    name = "tests"
+    default_auto_field = "django.db.models.AutoField"
+
+    def ready(self):
+        from . import receivers  # noqa: F401
