@@ -34,22 +34,29 @@ from collections.abc import Iterable
 
 from django.apps import apps
 from django.utils.translation import gettext as _
-from rest_framework import parsers, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from . import lookups
 from .exceptions import BulkError, RequestError, TooManyItems
 from .filters import BulkFilter
-from .mixins import BulkDestroyModelMixin, parse_prefer
-from .operations import CREATE, DESTROY, PARTIAL_UPDATE, UPDATE, UPSERT, BulkResult, describe
+from .mixins import FLAG_VALUES, BulkDestroyModelMixin, parse_prefer
+from .operations import (
+    CREATE,
+    DESTROY,
+    PARTIAL_UPDATE,
+    UPDATE,
+    UPSERT,
+    BulkResult,
+    describe,
+    has_object_permissions,
+)
 from .parsers import CSVMultiPartParser, CSVParser, CSVRows, TSVParser
 from .renderers import CSVRenderer
 from .settings import api_settings
 
 __all__ = ["BulkOperationsMixin"]
-
-TRUE = {"1", "true", "yes", "on"}
 
 # The query parameters the endpoint reads itself; never taken as filters.
 RESERVED = frozenset({"ids", "upsert", "dry_run", "format", "delimiter"})
@@ -122,48 +129,66 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     def perform_bulk_update(self, serializer):
         return self.perform_update(serializer)
 
-    def get_bulk_options(self) -> dict:
-        options = super().get_bulk_options()
-        options["dry_run"] = self.request.query_params.get("dry_run", "").lower() in TRUE
-        return options
-
     # The endpoint -------------------------------------------------------
 
     @action(detail=False, methods=["get"], url_path="bulk", url_name="bulk")
     def bulk(self, request, *args, **kwargs):
         """Retrieve the objects named by ``?ids=`` or matching the filters.
 
-        With the jobs app installed, a GET asking for more objects than
-        ``get_retrieve_async_threshold()`` (or sending ``Prefer:
-        respond-async``) becomes an export job; see
-        :mod:`rest_framework_bulk.jobs.export`.
+        A GET is safe: it answers the objects now, paginated as the view
+        paginates, or a 413 saying how to narrow the request. Only a client
+        that sends ``Prefer: respond-async`` (with the jobs app installed)
+        gets an export job instead; see :mod:`rest_framework_bulk.jobs.export`.
+        Objects that ``check_object_permissions()`` refuses are left out.
         """
         queryset = self.filter_queryset(self.get_queryset())
-        ids = request.query_params.get("ids")
-        if ids is not None:
-            return self.bulk_retrieve_ids(queryset, [value for value in ids.split(",") if value.strip()])
+        asked = "respond-async" in parse_prefer(request) and self.jobs_enabled()
+        ids = request.query_params.getlist("ids")
+        if ids:
+            if len(ids) > 1:
+                raise RequestError(_("Give `ids` once, as a comma-separated list."), "invalid_ids")
+            return self.bulk_retrieve_ids(queryset, [value for value in ids[0].split(",") if value.strip()], asked)
         body = request.data if isinstance(request.data, dict) else {}
         filters = body.get("filters")
         if filters is not None:
             queryset = self.get_bulk_filter().filter_queryset(queryset, filters)
-        if self.jobs_enabled():
-            asked = "respond-async" in parse_prefer(request)
-            threshold = self.get_retrieve_async_threshold()
-            # Count no further than it takes to decide.
-            if asked or len(queryset.values_list("pk", flat=True)[: threshold + 1]) > threshold:
-                return self.submit_bulk_export_job([], asked, filters={} if filters is None else filters)
+        if asked:
+            return self.submit_bulk_export_job([], True, filters={} if filters is None else filters)
+        queryset = queryset.order_by(*(queryset.query.order_by or ["pk"]))
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            objects = self.permitted(page)
+            return self.get_paginated_response(self.get_serializer(objects, many=True).data)
         limit = api_settings.MAX_ITEMS
         objects = list(queryset[: limit + 1])
         if len(objects) > limit:
-            raise TooManyItems(None, limit)
+            raise TooManyItems(None, limit, hint=self.narrowing_hint())
+        objects = self.permitted(objects)
         serializer = self.get_serializer(objects, many=True)
         return Response({"count": len(objects), "results": serializer.data, "not_found": [], "is_async": False})
 
-    def bulk_retrieve_ids(self, queryset, raw_ids: list[str]):
-        asked = "respond-async" in parse_prefer(self.request)
-        export = self.jobs_enabled() and (asked or len(raw_ids) > self.get_retrieve_async_threshold())
+    def narrowing_hint(self) -> str:
+        hint = _("Narrow it with filters or `ids`")
+        if self.jobs_enabled():
+            hint += _(", or send `Prefer: respond-async` to export it as a job")
+        return hint + "."
+
+    def permitted(self, objects) -> list:
+        """The objects that the view's object permissions let the user see."""
+        if not has_object_permissions(self):
+            return list(objects)
+        allowed = []
+        for obj in objects:
+            try:
+                self.check_object_permissions(self.request, obj)
+            except (exceptions.PermissionDenied, exceptions.NotAuthenticated):
+                continue
+            allowed.append(obj)
+        return allowed
+
+    def bulk_retrieve_ids(self, queryset, raw_ids: list[str], asked: bool = False):
         limit = api_settings.MAX_ITEMS
-        if not export and len(raw_ids) > limit:
+        if not asked and len(raw_ids) > limit:
             raise TooManyItems(len(raw_ids), limit)
         field = self.bulk_lookup_field()
         model_field = lookups.get_model_field(queryset.model, field)
@@ -172,10 +197,10 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         if invalid:
             raise RequestError(
                 _("Not valid values of `%(field)s`: %(values)s.")
-                % {"field": field, "values": ", ".join(str(error.lookup) for error in invalid)},
+                % {"field": field, "values": ", ".join(str(error.lookup) for error in invalid[:20])},
                 "invalid_lookup",
             )
-        if export:
+        if asked:
             return self.submit_bulk_export_job([value.strip() for value in raw_ids], asked)
         found = lookups.fetch(queryset, model_field, values, batch_size=api_settings.BATCH_SIZE, lock_rows=False)
         objects, missing = [], []
@@ -183,12 +208,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             if value is None:
                 continue  # asked twice: shown once
             obj = found.get(value)
-            if obj is None:
-                missing.append(lookups.display(value))
-                continue
-            try:
-                self.check_object_permissions(self.request, obj)
-            except Exception:
+            if obj is None or not self.permitted([obj]):
                 missing.append(lookups.display(value))
                 continue
             objects.append(obj)
@@ -198,10 +218,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     @bulk.mapping.post
     def bulk_post(self, request, *args, **kwargs):
         """Create the items, or with ``?upsert=`` create or update them by natural key."""
-        upsert = request.query_params.get("upsert")
-        if upsert is not None and upsert.strip():
-            field = self.get_upsert_field(upsert.strip())
-            return self.run_bulk_endpoint(UPSERT, status.HTTP_200_OK, upsert_field=field)
+        values = request.query_params.getlist("upsert")
+        if values:
+            field = self.get_upsert_field(values[0].strip() if len(values) == 1 else "")
+            if field is not None:
+                return self.run_bulk_endpoint(UPSERT, status.HTTP_200_OK, upsert_field=field)
         return self.run_bulk_endpoint(CREATE, status.HTTP_201_CREATED)
 
     @bulk.mapping.put
@@ -222,12 +243,20 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         serializer_class = self.get_serializer_class()
         return getattr(getattr(serializer_class, "Meta", None), "update_lookup_field", lookups.DEFAULT_LOOKUP_FIELD)
 
-    def get_upsert_field(self, requested: str) -> str:
-        """The natural key named by ``?upsert=``; ``1``/``true`` picks the first declared."""
+    def get_upsert_field(self, requested: str) -> str | None:
+        """The natural key named by ``?upsert=``.
+
+        ``1``/``true``/``yes``/``on`` picks the first declared field and
+        ``0``/``false``/``no``/``off`` asks for no upsert (``None``); any other
+        value must be one of ``bulk_upsert_fields``.
+        """
         allowed = list(self.bulk_upsert_fields)
+        flag = FLAG_VALUES.get(requested.lower())
+        if flag is False:
+            return None
         if not allowed:
             raise RequestError(_("This endpoint does not support upsert."), "upsert_not_allowed")
-        if requested.lower() in TRUE:
+        if flag:
             return allowed[0]
         if requested not in allowed:
             raise RequestError(
@@ -240,10 +269,6 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     def get_async_threshold(self) -> int:
         """Writes with more items than this become a job (``ASYNC_THRESHOLD``)."""
         return getattr(self, "bulk_async_threshold", None) or api_settings.ASYNC_THRESHOLD
-
-    def get_retrieve_async_threshold(self) -> int:
-        """A GET asking for more objects than this becomes an export job (``RETRIEVE_ASYNC_THRESHOLD``)."""
-        return getattr(self, "bulk_retrieve_async_threshold", None) or api_settings.RETRIEVE_ASYNC_THRESHOLD
 
     def jobs_enabled(self) -> bool:
         return apps.is_installed("rest_framework_bulk.jobs")
@@ -262,8 +287,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         threshold = self.get_async_threshold()
         limit = api_settings.MAX_ITEMS
         if isinstance(data, CSVRows):
+            self.check_csv_header(data)
             # Read no more rows than it takes to decide; a job streams the rest.
             head = list(itertools.islice(data, (max(threshold, limit) if jobs else limit) + 1))
+            if not head:
+                raise RequestError(_("The CSV file has a header but no rows."), "csv_no_rows")
             if jobs and (asked or len(head) > threshold):
                 return self.submit_bulk_job(action_name, itertools.chain(head, data), asked, **options)
             if len(head) > limit:
@@ -271,7 +299,13 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 raise TooManyItems(None, limit)
             items = head
         else:
-            items = [] if hasattr(data, "getlist") and not data else data
+            if hasattr(data, "getlist") and (data or not action_name == DESTROY):
+                # A form, or a multipart body without its `file` part.
+                raise RequestError(
+                    _("Send a JSON list, a CSV body, or a CSV file in the `file` part of a multipart form."),
+                    "csv_no_file" if "multipart" in (self.request.content_type or "") else "not_a_list",
+                )
+            items = data
             if jobs and isinstance(items, list) and items and (asked or len(items) > threshold):
                 return self.submit_bulk_job(action_name, items, asked, **options)
         operation = self.get_bulk_operation(action_name, **options)
@@ -311,18 +345,34 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         headers = {"Preference-Applied": "respond-async"} if asked else {}
         return accepted_response(job, self.request, headers=headers)
 
+    def check_csv_header(self, rows: CSVRows) -> None:
+        """Refuse a CSV file whose header names none of the serializer's fields.
+
+        Such a file is not what the client meant to send (a JSON file, or a
+        CSV file without its header line): its rows would all be ignored.
+        """
+        fields = set(self.get_serializer().fields) | {self.bulk_lookup_field()}
+        if not fields.intersection(rows.fieldnames):
+            rows.close()
+            raise RequestError(
+                _("The first line of the CSV file must name the fields, such as: %(fields)s.")
+                % {"fields": ", ".join(sorted(fields)[:10])},
+                "csv_header",
+            )
+
     def run_operation(self, operation, items) -> BulkResult:
         try:
             return operation.run(items)
         except BulkError as exc:
             # Point CSV clients at the line of each rejected row.
             for error in exc.item_errors:
-                if 0 <= error.index < len(items):
+                if isinstance(items, list) and 0 <= error.index < len(items):
                     error.line = getattr(items[error.index], "line", None)
             exc.detail["errors"] = [error.as_dict() for error in exc.item_errors]
             raise
 
     def get_bulk_endpoint_response(self, result: BulkResult, items: list, success_status: int) -> Response:
+        items = items if isinstance(items, list) else []
         summary = result.summary(items)
         lines = {index: getattr(item, "line", None) for index, item in enumerate(items)}
         for entry in (*summary["errors"], *summary["items"]):

@@ -126,7 +126,7 @@ class RequestError(APIException):
 class TooManyItems(RequestError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
-    def __init__(self, count: int | None, limit: int):
+    def __init__(self, count: int | None, limit: int, *, hint: str | None = None):
         if count is None:
             message = _("This request matches more than %(limit)d items; at most %(limit)d are allowed.") % {
                 "limit": limit
@@ -136,6 +136,8 @@ class TooManyItems(RequestError):
                 "count": count,
                 "limit": limit,
             }
+        if hint:
+            message = f"{message} {hint}"
         super().__init__(message, "too_many_items")
 
 

@@ -14,13 +14,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, models, transaction
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
 from .exceptions import ItemError
 from .validation import chunks, query_chunk_size
+from .values import convert, display, shorten
+
+__all__ = [
+    "DEFAULT_LOOKUP_FIELD",
+    "check_object_permissions",
+    "convert",
+    "display",
+    "fetch",
+    "fetch_all",
+    "get_lookup_field",
+    "get_model_field",
+    "lookup_values",
+    "not_found",
+]
 
 DEFAULT_LOOKUP_FIELD = "id"
 
@@ -44,13 +57,6 @@ def get_model_field(model, lookup_field: str) -> models.Field:
             "uses to match bulk updates to objects. Set `Meta.update_lookup_field` on the "
             "serializer to a field of the model."
         ) from None
-
-
-def display(value: Any) -> Any:
-    """A lookup value as it can be shown back to the client."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def lookup_values(items: Sequence, lookup_field: str, model_field: models.Field, *, scalars: bool = False):
@@ -91,17 +97,13 @@ def lookup_values(items: Sequence, lookup_field: str, model_field: models.Field,
             values.append(None)
             continue
         try:
-            if isinstance(raw, (dict, list, bool)):
-                raise TypeError
-            value = model_field.to_python(raw)
-            if value is None:
-                raise TypeError
-        except (DjangoValidationError, TypeError, ValueError):
+            value = convert(model_field, raw)
+        except ValueError:
             errors.append(
                 ItemError(
                     index,
                     "invalid_lookup",
-                    _("%(value)s is not a valid `%(field)s`.") % {"value": repr(raw), "field": lookup_field},
+                    _("%(value)s is not a valid `%(field)s`.") % {"value": shorten(raw), "field": lookup_field},
                     lookup=display(raw),
                 )
             )

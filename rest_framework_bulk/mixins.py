@@ -12,12 +12,25 @@ Each mixin adds one bulk action to a ``GenericAPIView`` and calls a
 
 from __future__ import annotations
 
+from django.db import models
 from django.db.models.deletion import Collector
+from django.http import QueryDict
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, mixins, status
 from rest_framework.response import Response
 
-from .exceptions import as_api_exception, error_body
-from .operations import CREATE, DESTROY, PARTIAL_UPDATE, UPDATE, BulkOperation, BulkResult, narrowed
+from .exceptions import RequestError, as_api_exception, error_body
+from .operations import (
+    BULK_DESTROY_HOOKS,
+    CREATE,
+    DESTROY,
+    DESTROY_HOOKS,
+    PARTIAL_UPDATE,
+    UPDATE,
+    BulkOperation,
+    BulkResult,
+    narrowed,
+)
 from .settings import api_settings
 
 __all__ = [
@@ -25,6 +38,7 @@ __all__ = [
     "BulkDestroyModelMixin",
     "BulkErrorsMixin",
     "BulkUpdateModelMixin",
+    "parse_flag",
     "parse_prefer",
 ]
 
@@ -39,6 +53,29 @@ def parse_prefer(request) -> dict[str, str]:
         name, _sep, value = token.partition("=")
         preferences[name.strip().lower()] = value.strip().strip('"').lower()
     return preferences
+
+
+#: The spellings a flag in the query string may take.
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def parse_flag(request, name: str) -> bool:
+    """The query parameter ``name`` as a boolean; absent is ``False``.
+
+    Only the spellings in ``FLAG_VALUES`` are accepted, once: anything
+    else (``?dry_run=maybe``, ``?dry_run=``, ``?dry_run=1&dry_run=0``) is a
+    400 rather than a guess that might write.
+    """
+    values = request.query_params.getlist(name)
+    if not values:
+        return False
+    value = values[0].strip().lower() if len(values) == 1 else None
+    if value not in FLAG_VALUES:
+        raise RequestError(
+            _("`%(name)s` takes one of 1, true, yes, on, 0, false, no, off, once.") % {"name": name},
+            "invalid_flag",
+        )
+    return FLAG_VALUES[value]
 
 
 class BulkErrorsMixin:
@@ -102,10 +139,14 @@ class BulkOperationMixin(BulkErrorsMixin):
         """Options of the operation, from the request.
 
         ``Prefer: handling=lenient`` asks for partial success: valid items are
-        written and the others reported.
+        written and the others reported. ``?dry_run=1`` validates and reports
+        what would happen, and writes nothing.
         """
         preferences = parse_prefer(self.request)
-        return {"lenient": preferences.get("handling") == "lenient" and api_settings.ALLOW_LENIENT}
+        return {
+            "lenient": preferences.get("handling") == "lenient" and api_settings.ALLOW_LENIENT,
+            "dry_run": parse_flag(self.request, "dry_run"),
+        }
 
     def get_bulk_operation(self, action: str, **options) -> BulkOperation:
         return self.get_bulk_operation_class()(self, action, **{**self.get_bulk_options(), **options})
@@ -129,9 +170,11 @@ class BulkOperationMixin(BulkErrorsMixin):
         if minimal:
             applied.append("return=minimal")
         headers = {"Preference-Applied": ", ".join(applied)} if applied else {}
-        if lenient or minimal:
+        if lenient or minimal or result.dry_run:
             summary = result.summary(self.request.data if isinstance(self.request.data, list) else None)
             status_code = success_status if success_status != status.HTTP_204_NO_CONTENT else status.HTTP_200_OK
+            if result.dry_run:
+                status_code = status.HTTP_200_OK
             if result.failed:
                 if result.succeeded:
                     status_code = status.HTTP_207_MULTI_STATUS
@@ -193,16 +236,40 @@ class BulkDestroyModelMixin(BulkOperationMixin):
     """Delete many objects: those named in the body, or the filtered list."""
 
     def allow_bulk_destroy(self, qs, filtered) -> bool:
-        """Whether a DELETE without a body may remove everything in ``filtered``.
+        """Whether the objects of ``filtered`` may be deleted in bulk.
 
-        ``qs`` comes from ``get_queryset()`` and ``filtered`` from
-        ``filter_queryset(qs)``. By default the request must have narrowed the
-        list (its ``WHERE`` clause differs). Override this to be stricter::
+        It is asked for every bulk delete. ``qs`` comes from
+        ``get_queryset()``. For a DELETE whose body names objects,
+        ``filtered`` is ``filter_queryset(qs)`` narrowed to those objects;
+        for a DELETE without a body, it is ``filter_queryset(qs)`` itself.
+
+        By default a body that names objects is allowed, and a DELETE without
+        one must carry client filters in its query string that narrow the
+        list (its ``WHERE`` clause differs), so that neither a bare
+        ``DELETE /items/`` nor a filter backend that only scopes the list to
+        the user deletes everything in sight. Return ``False`` to forbid bulk
+        deletes, or be stricter::
 
             def allow_bulk_destroy(self, qs, filtered):
                 return "confirm" in self.request.query_params and super().allow_bulk_destroy(qs, filtered)
         """
-        return narrowed(qs, filtered)
+        if getattr(filtered, "bulk_named", False):
+            return True
+        return narrowed(qs, filtered) and narrowed(self.filter_queryset_without_query(qs), filtered)
+
+    def filter_queryset_without_query(self, queryset):
+        """``filter_queryset(queryset)`` as it would be without the query string.
+
+        What the view's filtering does on its own (scoping to the user, say)
+        is told apart from what the client asked for.
+        """
+        request = self.request._request
+        query = request.GET
+        request.GET = QueryDict()
+        try:
+            return self.filter_queryset(queryset)
+        finally:
+            request.GET = query
 
     def bulk_destroy(self, request, *args, **kwargs):
         result = self.run_bulk_operation(DESTROY, request.data)
@@ -215,17 +282,15 @@ class BulkDestroyModelMixin(BulkOperationMixin):
         """Delete ``objects``, a queryset of the permitted targets.
 
         Deletes through Django's collector, so cascades and delete signals
-        happen. If the view overrides ``perform_destroy()`` (a soft delete,
-        say), that is called for each object instead.
+        happen. If the view overrides ``perform_destroy()`` (to archive
+        instead, say), or the model overrides ``delete()`` (a soft delete),
+        each object is deleted on its own through them instead.
         """
-        if type(self).perform_destroy not in (
-            BulkDestroyModelMixin.perform_destroy,
-            mixins.DestroyModelMixin.perform_destroy,
-        ):
-            for obj in objects:
+        instances = getattr(objects, "bulk_instances", None)
+        if type(self).perform_destroy not in DESTROY_HOOKS or objects.model.delete is not models.Model.delete:
+            for obj in instances if instances is not None else objects:
                 self.perform_destroy(obj)
             return
-        instances = getattr(objects, "bulk_instances", None)
         collector = Collector(using=objects.db, origin=objects)
         if instances is None or collector.can_fast_delete(objects):
             # No cascades or signals: one DELETE statement.
@@ -233,3 +298,7 @@ class BulkDestroyModelMixin(BulkOperationMixin):
             return
         collector.collect(instances)
         collector.delete()
+
+
+DESTROY_HOOKS.add(BulkDestroyModelMixin.perform_destroy)
+BULK_DESTROY_HOOKS.add(BulkDestroyModelMixin.perform_bulk_destroy)

@@ -23,7 +23,9 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, models, router, transaction
+from django.db import DatabaseError, DataError, IntegrityError, models, router, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.db.models.signals import post_delete, pre_delete
 from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.mixins import DestroyModelMixin
@@ -34,6 +36,7 @@ from . import lookups
 from .exceptions import BulkError, ItemError, RequestError, TooManyItems
 from .serializers import BulkListSerializer
 from .settings import api_settings
+from .writers import is_transient_error
 
 try:  # Django 4.2+
     from django.core.exceptions import FullResultSet
@@ -145,6 +148,26 @@ class BulkResult:
         }
 
 
+#: The implementations of ``perform_destroy()`` that delete with ``instance.delete()``.
+DESTROY_HOOKS: set = {DestroyModelMixin.perform_destroy}
+#: The implementations of ``perform_bulk_destroy()`` that delete through the collector.
+BULK_DESTROY_HOOKS: set = set()
+
+
+def overrides(view_class, name: str, defaults: set) -> bool:
+    """Whether ``view_class.name`` is the user's own rather than one of ``defaults``."""
+    method = getattr(view_class, name, None)
+    return method is not None and method not in defaults
+
+
+def has_object_permissions(view) -> bool:
+    """Whether any permission of ``view`` looks at objects at all."""
+    return any(
+        type(permission).has_object_permission is not BasePermission.has_object_permission
+        for permission in view.get_permissions()
+    )
+
+
 def describe(detail: Any) -> str:
     """A one-line text for an error detail, as django-bulk-drf's ``error``."""
     if isinstance(detail, dict):
@@ -218,9 +241,35 @@ class BulkOperation:
         except DjangoValidationError as exc:
             # Raised by a user hook: the transaction is already rolled back.
             raise RequestError(describe(exc.messages), "invalid") from exc
+        except (ProtectedError, RestrictedError) as exc:
+            raise RequestError(
+                _("Some of the objects are still referred to and cannot be deleted; nothing was deleted."),
+                "protected",
+                status.HTTP_409_CONFLICT,
+            ) from exc
         except IntegrityError as exc:
             raise RequestError(
                 _("The request conflicts with existing data; nothing was written."),
+                "conflict",
+                status.HTTP_409_CONFLICT,
+            ) from exc
+        except DataError as exc:
+            raise RequestError(
+                _("A value of the request does not fit the database; nothing was written."),
+                "invalid_value",
+            ) from exc
+        except DatabaseError as exc:
+            if is_transient_error(exc):
+                # A deadlock or serialization failure with a concurrent
+                # request: the transaction is rolled back, a retry is safe.
+                raise RequestError(
+                    _("The request conflicted with a concurrent one; nothing was written. Retry it."),
+                    "transaction_conflict",
+                    status.HTTP_409_CONFLICT,
+                ) from exc
+            # Refused by the database itself (a trigger, a check constraint).
+            raise RequestError(
+                _("The database refused the request; nothing was written."),
                 "conflict",
                 status.HTTP_409_CONFLICT,
             ) from exc
@@ -241,17 +290,24 @@ class BulkOperation:
                 transaction.set_rollback(True, using=using)
         return result
 
-    def check_items(self, data: Any) -> list:
-        if data is None:
-            data = []
+    def check_items(self, data: Any) -> list | None:
+        """The items of ``data``; ``None`` for a ``DELETE`` without a body.
+
+        An empty body (DRF's ``{}``) names nothing, which only a delete may
+        do: it then deletes the filtered list, if ``allow_bulk_destroy()``
+        agrees. Anything else that is not a list, ``null`` included, is
+        refused.
+        """
         if not isinstance(data, list):
-            if self.action == DESTROY and data in ({}, ""):
-                data = []
+            if self.action == DESTROY and data is not None and not isinstance(data, (str, bytes)) and not data:
+                return None
+            if data is None:
+                message = _("Expected a list of items but got null.")
+            elif not isinstance(data, (dict, str, bytes)) and not data:
+                message = _("Expected a list of items but got no body.")
             else:
-                raise RequestError(
-                    _("Expected a list of items but got %(type)s.") % {"type": type(data).__name__},
-                    "not_a_list",
-                )
+                message = _("Expected a list of items but got %(type)s.") % {"type": type(data).__name__}
+            raise RequestError(message, "not_a_list")
         if len(data) > self.max_items:
             raise TooManyItems(len(data), self.max_items)
         return data
@@ -297,7 +353,10 @@ class BulkOperation:
         if errors and not self.lenient:
             raise BulkError(errors, len(items))
         instances = [targets[index] for index in positions]
-        serializer = self.get_serializer(instances, data=[items[index] for index in positions], partial=partial)
+        # The instance is the queryset, as djangorestframework-bulk passed
+        # it (list serializers written for it read `self.instance`); the
+        # lined-up targets go in `bulk_targets`.
+        serializer = self.get_serializer(filtered, data=[items[index] for index in positions], partial=partial)
         serializer.bulk_targets = instances
         serializer.bulk_indexes = [start + index for index in positions]
         result.serializer = serializer
@@ -333,7 +392,7 @@ class BulkOperation:
             result.add_error(error)
 
         instances = [found[values[i]] for i in existing]
-        updater = self.get_serializer(instances, data=[items[i] for i in existing], partial=True)
+        updater = self.get_serializer(filtered, data=[items[i] for i in existing], partial=True)
         updater.bulk_targets = instances
         updater.bulk_indexes = [start + i for i in existing]
         creator = self.get_serializer(data=[items[i] for i in new])
@@ -347,11 +406,26 @@ class BulkOperation:
         self.save(creator, result, self.view.perform_bulk_create, CREATE)
         return result
 
-    def destroy(self, items: list, start: int, queryset) -> BulkResult:
-        result = BulkResult(DESTROY, len(items), dry_run=self.dry_run)
+    def destroy(self, items: list | None, start: int, queryset) -> BulkResult:
+        """Delete the objects ``items`` names, or with no items the filtered list.
+
+        ``allow_bulk_destroy(queryset, named)`` is asked every time: ``named``
+        is the filtered queryset narrowed to the objects the body names, or
+        the filtered queryset itself when there is no body. An empty list
+        names nothing and deletes nothing.
+        """
+        result = BulkResult(DESTROY, len(items or ()), dry_run=self.dry_run)
         filtered = self.view.filter_queryset(queryset)
-        if items:
+        if items is not None:
+            if not items:
+                return result
             targets, errors = self.find(items, start, filtered, scalars=True)
+            named = filtered.filter(pk__in=[target.pk for target in targets if target is not None])
+            named.bulk_named = True
+            if not self.view.allow_bulk_destroy(queryset, named):
+                raise RequestError(
+                    _("This view does not allow these objects to be deleted in bulk."), "bulk_destroy_not_allowed"
+                )
         else:
             if not self.view.allow_bulk_destroy(queryset, filtered):
                 raise RequestError(
@@ -384,18 +458,76 @@ class BulkOperation:
             for index, target in doomed:
                 result.add_done(index, target, "would_delete")
             return result
-        for index, target in doomed:
-            # Before deleting: the collector clears the primary keys.
-            result.add_done(index, target, "deleted")
         if doomed:
-            model = queryset.model
-            pks = [target.pk for _, target in doomed]
-            objects = model._base_manager.db_manager(queryset.db).filter(pk__in=pks)
-            # The rows are fetched and locked already; spare the collector
-            # from selecting them again.
-            objects.bulk_instances = [target for _, target in doomed]
-            self.view.perform_bulk_destroy(objects)
+            pks = {index: target.pk for index, target in doomed}
+            refused = self.delete(queryset, doomed)
+            for error in refused:
+                result.add_error(error)
+            if refused and not self.lenient:
+                raise BulkError(refused, result.total)
+            refused_indexes = {error.index for error in refused}
+            for index, target in doomed:
+                if index not in refused_indexes:
+                    result.items.append(ItemResult(index, "deleted", pk=pks[index], instance=target))
         return result
+
+    def delete(self, queryset, doomed: list) -> list[ItemError]:
+        """Delete the ``(index, object)`` pairs through ``perform_bulk_destroy()``.
+
+        When the database or Django's collector refuses the batch (a
+        protected relation, a trigger), each object is tried on its own to
+        name those at fault; their errors are returned.
+        """
+        db = queryset.db
+        try:
+            with transaction.atomic(using=db):
+                self.view.perform_bulk_destroy(self.objects_to_delete(queryset, doomed))
+            return []
+        except (DatabaseError, ProtectedError, RestrictedError) as exc:
+            if is_transient_error(exc):
+                raise
+        errors = []
+        for index, target in doomed:
+            try:
+                with transaction.atomic(using=db):
+                    self.view.perform_bulk_destroy(self.objects_to_delete(queryset, [(index, target)]))
+            except (ProtectedError, RestrictedError):
+                errors.append(
+                    ItemError(
+                        index,
+                        "protected",
+                        _("This object is still referred to by other objects and cannot be deleted."),
+                        lookup=lookups.display(target.pk),
+                    )
+                )
+            except DatabaseError as exc:
+                if is_transient_error(exc):
+                    raise
+                errors.append(
+                    ItemError(
+                        index,
+                        "conflict",
+                        _("The database refused to delete this object."),
+                        lookup=lookups.display(target.pk),
+                    )
+                )
+        if not errors:
+            # The objects go one by one but not together (rows referring
+            # to each other): let the request fail as a whole.
+            raise RequestError(
+                _("The database refused to delete these objects together; nothing was deleted."),
+                "conflict",
+                status.HTTP_409_CONFLICT,
+            )
+        return errors
+
+    def objects_to_delete(self, queryset, doomed: list) -> models.QuerySet:
+        model = queryset.model
+        objects = model._base_manager.db_manager(queryset.db).filter(pk__in=[target.pk for _, target in doomed])
+        # The rows are fetched and locked already; spare the collector
+        # from selecting them again.
+        objects.bulk_instances = [target for _, target in doomed]
+        return objects
 
     # Steps --------------------------------------------------------------
 
@@ -437,20 +569,25 @@ class BulkOperation:
 
     def has_object_permissions(self) -> bool:
         """Whether any permission of the view looks at objects at all."""
-        return any(
-            type(permission).has_object_permission is not BasePermission.has_object_permission
-            for permission in self.view.get_permissions()
-        )
+        return has_object_permissions(self.view)
 
     def needs_objects(self) -> bool:
-        """Whether deleting needs whole rows: object permissions or a custom ``perform_destroy()``."""
-        from .mixins import BulkDestroyModelMixin
+        """Whether deleting needs whole rows, not only their keys.
 
-        custom = type(self.view).perform_destroy not in (
-            BulkDestroyModelMixin.perform_destroy,
-            DestroyModelMixin.perform_destroy,
+        It does for object permissions, a custom ``perform_destroy()`` or
+        ``perform_bulk_destroy()``, a model whose ``delete()`` is overridden,
+        and ``pre_delete``/``post_delete`` receivers, which may read any field.
+        """
+        view = type(self.view)
+        model = self.view.get_queryset().model
+        return (
+            overrides(view, "perform_destroy", DESTROY_HOOKS)
+            or overrides(view, "perform_bulk_destroy", BULK_DESTROY_HOOKS)
+            or model.delete is not models.Model.delete
+            or pre_delete.has_listeners(model)
+            or post_delete.has_listeners(model)
+            or self.has_object_permissions()
         )
-        return custom or self.has_object_permissions()
 
     def validate(self, serializer: BulkListSerializer, result: BulkResult) -> None:
         if not serializer.is_valid() and not self.lenient:

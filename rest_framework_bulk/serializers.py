@@ -25,7 +25,16 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from django.db import DataError, IntegrityError, connections, models, router, transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    connections,
+    models,
+    router,
+    transaction,
+)
 from django.db.models.signals import post_save, pre_save
 from django.utils.translation import gettext_lazy as _
 from rest_framework import relations, serializers
@@ -79,6 +88,7 @@ class BulkListSerializer(ListSerializer):
     default_error_messages = {
         "conflict": _("This item conflicts with existing data (a unique or related-object constraint failed)."),
         "data_error": _("A value of this item does not fit its database column."),
+        "refused": _("The database refused this item."),
     }
 
     #: Write valid items and report the others instead of rejecting them all.
@@ -170,6 +180,7 @@ class BulkListSerializer(ListSerializer):
             try:
                 validated = self.run_child_validation(item)
             except ValidationError as exc:
+                batch.fail(index)
                 lookup = lookups.display(child._bulk_lookup[1]) if child._bulk_lookup else None
                 self.item_errors.append(
                     ItemError(self.position(index), "invalid", exc.detail, codes=exc.get_codes(), lookup=lookup)
@@ -277,6 +288,11 @@ class BulkListSerializer(ListSerializer):
         """Create the objects: in batches when ``child.create()`` is ModelSerializer's."""
         entries = list(zip(self.validated_indexes, validated_data))
         model = self.model
+        # Concurrent requests that insert the same unique keys in opposite
+        # orders deadlock: insert in key order (answers keep request order).
+        names = insert_order(model) if model is not None else ()
+        if names:
+            entries.sort(key=lambda entry: tuple(_sort_value(entry[1].get(name)) for name in names))
         if not self.can_write_in_batches("create", validated_data):
             return self.write_per_item(entries, lambda attrs, _: self.child.create(attrs), "created")
         raise_errors_on_nested_writes("create", self.child, validated_data[0] if validated_data else {})
@@ -396,7 +412,9 @@ class BulkListSerializer(ListSerializer):
             try:
                 with transaction.atomic(using=self.db):
                     write(batch)
-            except (IntegrityError, DataError):
+            except DatabaseError as exc:
+                if writers.is_transient_error(exc):
+                    raise
                 for entry in batch:
                     ok, _result = self.attempt(entry[0], partial(write, [entry]))
                     if ok:
@@ -404,6 +422,7 @@ class BulkListSerializer(ListSerializer):
                 self.raise_if_strict()
             else:
                 saved.extend(batch)
+        saved.sort(key=lambda entry: entry[0])
         self.saved = [(self.position(index), obj, status) for index, obj in saved]
         return [obj for _, obj in saved]
 
@@ -414,6 +433,7 @@ class BulkListSerializer(ListSerializer):
             if ok:
                 saved.append((index, instance))
         self.raise_if_strict()
+        saved.sort(key=lambda entry: entry[0])
         self.saved = [(self.position(index), obj, status) for index, obj in saved]
         return [obj for _, obj in saved]
 
@@ -431,9 +451,20 @@ class BulkListSerializer(ListSerializer):
             self.item_errors.append(ItemError(self.position(index), "conflict", self.error_messages["conflict"]))
         except DataError:
             self.item_errors.append(ItemError(self.position(index), "invalid", self.error_messages["data_error"]))
+        except DatabaseError as exc:
+            if writers.is_transient_error(exc):
+                raise
+            # Refused by the database itself: a trigger, a check constraint.
+            self.item_errors.append(ItemError(self.position(index), "conflict", self.error_messages["refused"]))
         except ValidationError as exc:
             self.item_errors.append(
                 ItemError(self.position(index), "invalid", exc.detail, codes=exc.get_codes())
+            )
+        except DjangoValidationError as exc:
+            # A model's save() that runs full_clean(), say.
+            detail = serializers.as_serializer_error(exc)
+            self.item_errors.append(
+                ItemError(self.position(index), "invalid", detail, codes=ValidationError(detail).get_codes())
             )
         if not savepoint and not self.lenient:
             self.raise_if_strict()
@@ -444,3 +475,25 @@ class BulkListSerializer(ListSerializer):
             total = len(self.initial_data) if isinstance(getattr(self, "initial_data", None), list) else 0
             raise BulkError(self.item_errors, total)
 
+
+def insert_order(model) -> tuple[str, ...]:
+    """The fields of ``model``'s first unique key other than the primary key."""
+    opts = model._meta
+    for field in opts.concrete_fields:
+        if field.unique and not field.primary_key:
+            return (field.name,)
+    for names in opts.unique_together:
+        return tuple(names)
+    for constraint in opts.total_unique_constraints:
+        return tuple(constraint.fields)
+    return ()
+
+
+def _sort_value(value) -> tuple:
+    if isinstance(value, models.Model):
+        value = value.pk
+    if value is None:
+        return (0, "", 0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, "", value)
+    return (2, type(value).__name__, str(value))

@@ -37,7 +37,8 @@ DEFAULTS = {
     "SAVE_PER_ITEM": None,
     # Honour ``Prefer: handling=lenient`` (partial success) from clients.
     "ALLOW_LENIENT": True,
-    # Bulk GET on the /bulk/ endpoint above this many ids becomes a job.
+    # Not used: a GET on /bulk/ becomes an export job only when the client
+    # sends ``Prefer: respond-async``. Kept so that settings naming it stay valid.
     "RETRIEVE_ASYNC_THRESHOLD": 100,
     # Writes on the /bulk/ endpoint above this many items become a job.
     "ASYNC_THRESHOLD": 10_000,

@@ -30,6 +30,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
+from .values import convert
+
 
 def chunks(values: Sequence, size: int) -> Iterable[Sequence]:
     for start in range(0, len(values), size):
@@ -58,11 +60,17 @@ class BatchValidation:
         self.instances = instances
         self.batch_size = batch_size
         self.index = 0
+        #: Items that failed validation: they will not be written, so their
+        #: values claim nothing against later items.
+        self.failed: set[int] = set()
         self.prefetch_relations()
         self.prefetch_unique()
 
     def start(self, index: int) -> None:
         self.index = index
+
+    def fail(self, index: int) -> None:
+        self.failed.add(index)
 
     # Related fields -----------------------------------------------------
 
@@ -214,23 +222,18 @@ class RelationCache:
         return cache
 
     def key(self, data):
-        if isinstance(data, bool):
-            raise TypeError
         if self.lookup == "pk" and getattr(self.field, "pk_field", None) is not None:
             data = self.field.pk_field.to_internal_value(data)
-        value = self.key_field.to_python(data)
-        if value is None:
-            raise ValueError
         if isinstance(self.key_field, models.ForeignKey):
-            raise ValueError  # a pk that is itself a relation: let the ordinary path decide
-        return value
+            raise LookupError  # a pk that is itself a relation: let the ordinary path decide
+        return convert(self.key_field, data)
 
     def fill(self, values: Iterable, batch_size: int) -> None:
         keys = set()
         for value in values:
             try:
                 key = self.key(value)
-            except (TypeError, ValueError, DjangoValidationError, Exception):
+            except Exception:  # refused, or left to the field, when validated
                 continue
             if key not in self.fetched:
                 keys.add(key)
@@ -251,6 +254,13 @@ class RelationCache:
     def to_internal_value(self, field, data):
         try:
             key = self.key(data)
+        except ValueError:
+            # Not a value of the key's type (2.9 for an integer key, 2**70,
+            # a list): DRF would coerce some of these to another row, or
+            # fail with a database error.
+            if self.lookup == "pk":
+                field.fail("incorrect_type", data_type=type(data).__name__)
+            field.fail("invalid")
         except Exception:
             return self.original(data)
         if key not in self.fetched or isinstance(key, str):
@@ -410,6 +420,8 @@ class PrefetchedQuerySet:
         for index in indexes:
             if index >= current:
                 break
+            if index in self.batch.failed:
+                continue
             other = instances[index] if instances is not None else None
             if other is None or other.pk not in excluded:
                 return True

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from django.db import connections, models
+from django.db import DatabaseError, connections, models
 
 from .validation import chunks
 
@@ -115,3 +115,22 @@ def _mysql_statement(connection, table: str, columns: list, rows: int) -> str:
         f"UPDATE {table} JOIN ({derived}) AS v ON {table}.{qn(columns[0].column)} = v._bulk_pk "
         f"SET {assignments}"
     )
+
+
+# SQLSTATE of PostgreSQL's deadlock_detected and serialization_failure, and
+# MySQL/MariaDB's ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT.
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
+_TRANSIENT_MYSQL_ERRORS = {1213, 1205}
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a deadlock or serialization failure: the transaction
+    lost a race with a concurrent one and may simply be run again."""
+    if not isinstance(exc, DatabaseError):
+        return False
+    cause = exc.__cause__ or exc
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    args = getattr(cause, "args", ())
+    return bool(args) and args[0] in _TRANSIENT_MYSQL_ERRORS

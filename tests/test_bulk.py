@@ -78,8 +78,10 @@ def test_filters_outside_the_allow_list_are_refused(api, query):
     response = api.get(f"{BULK}?{query}")
     assert response.status_code == 400
     field = query.split("=")[0]
-    assert field in response.json()
-    assert "not allowed" in response.json()[field][0]
+    body = response.json()
+    assert body["code"] == "filter_not_allowed"
+    assert "not allowed" in body["fields"][field][0]
+    assert body["codes"][field] == ["filter_not_allowed"]
 
 
 def test_body_filters_outside_the_allow_list_are_refused(api):
@@ -343,7 +345,8 @@ def test_delete_without_body_refuses_filters_outside_the_allow_list(api):
     ItemFactory.create_batch(2)
     response = api.delete(f"{BULK}?sku=SKU-00001")
     assert response.status_code == 400
-    assert "sku" in response.json()
+    assert response.json()["code"] == "filter_not_allowed"
+    assert "sku" in response.json()["fields"]
     assert Item.objects.count() == 2
 
 

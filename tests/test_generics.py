@@ -94,9 +94,15 @@ class TestBulkAPIView:
         assert SimpleModel.objects.count() == 2
 
     def test_delete_filtered(self, client):
+        # 0.2.1 deleted every row the view's own filter_queryset() kept; a
+        # DELETE must now name the rows or carry the client's own filters.
         SimpleModel.objects.create(contents="hello world", number=1)
-        SimpleModel.objects.create(contents="hello mars", number=10)
+        mars = SimpleModel.objects.create(contents="hello mars", number=10)
         response = client.delete("/filtered/")
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["code"] == "unfiltered_delete"
+        assert SimpleModel.objects.count() == 2
+        response = client.delete("/filtered/", data=json.dumps([mars.pk]), content_type="application/json")
         assert response.status_code == status.HTTP_204_NO_CONTENT
         assert list(SimpleModel.objects.values_list("contents", flat=True)) == ["hello world"]
 
@@ -149,8 +155,13 @@ class TestBulkAPIViewSet:
         assert (obj.contents, obj.number) == ("foo", 7)
 
     def test_delete(self, client):
-        SimpleModel.objects.create(contents="hello world", number=7)
+        world = SimpleModel.objects.create(contents="hello world", number=7)
         SimpleModel.objects.create(contents="hello mars", number=3)
         response = client.delete(reverse("api:simple-list"))
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert SimpleModel.objects.count() == 2
+        response = client.delete(
+            reverse("api:simple-list"), data=json.dumps([{"id": world.pk}]), content_type="application/json"
+        )
         assert response.status_code == status.HTTP_204_NO_CONTENT
         assert list(SimpleModel.objects.values_list("number", flat=True)) == [3]
