@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -35,6 +36,7 @@ STATUS_BY_CODE = {
     "permission_denied": status.HTTP_403_FORBIDDEN,
     "not_authenticated": status.HTTP_401_UNAUTHORIZED,
     "conflict": status.HTTP_409_CONFLICT,
+    "protected": status.HTTP_409_CONFLICT,
 }
 
 
@@ -161,11 +163,16 @@ def as_api_exception(exc: BaseException) -> BaseException:
 
     DRF turns Django's ``Http404`` and ``PermissionDenied`` into its own
     exceptions; a body nested too deep for the JSON decoder raises
-    ``RecursionError`` before DRF sees a parse error, and that is the
-    client's mistake too.
+    ``RecursionError`` before DRF sees a parse error, and a filter value the
+    database refuses (a NUL character on PostgreSQL) raises ``DataError``:
+    both are the client's mistakes too.
     """
     if isinstance(exc, RecursionError):
         return exceptions.ParseError(_("The request body is nested too deeply."), code="parse_error")
+    if isinstance(exc, DataError):
+        # A value the database cannot compare or store, from a filter or a
+        # lookup: the client's, since every write path reports its own.
+        return RequestError(_("A value of the request is not valid for the database."), "invalid_value")
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
