@@ -17,6 +17,7 @@ from django.db.models.deletion import Collector
 from django.http import QueryDict
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, mixins, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from .exceptions import RequestError, as_api_exception, error_body
@@ -102,6 +103,11 @@ class BulkErrorsMixin:
             and (not isinstance(exc.detail, (dict, list)) or self.is_bulk_request())
         ):
             response.data = error_body(exc, response.status_code)
+            renderer = getattr(self.request, "accepted_renderer", None)
+            if renderer is not None and renderer.format not in ("json", "api"):
+                # An error is not a row of the CSV the client asked for.
+                self.request.accepted_renderer = JSONRenderer()
+                self.request.accepted_media_type = JSONRenderer.media_type
         return response
 
 

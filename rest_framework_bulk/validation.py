@@ -24,13 +24,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections, models
-from rest_framework import relations
+from rest_framework import relations, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
-from .values import convert
+from .values import INTEGER_RANGE, convert
 
 
 def chunks(values: Sequence, size: int) -> Iterable[Sequence]:
@@ -63,6 +64,7 @@ class BatchValidation:
         #: Items that failed validation: they will not be written, so their
         #: values claim nothing against later items.
         self.failed: set[int] = set()
+        self.bound_integers()
         self.prefetch_relations()
         self.prefetch_unique()
 
@@ -71,6 +73,24 @@ class BatchValidation:
 
     def fail(self, index: int) -> None:
         self.failed.add(index)
+
+    def bound_integers(self) -> None:
+        """Give unbounded integer fields the range any database column has.
+
+        DRF takes an integer field's bounds from the model field, and Django
+        reports none on some backends (SQLite): ``2**70`` would then reach
+        the driver and fail there.
+        """
+        low, high = INTEGER_RANGE
+        for field in self.child.fields.values():
+            if field.read_only or not isinstance(field, serializers.IntegerField):
+                continue
+            if field.max_value is None:
+                message = field.error_messages["max_value"].format(max_value=high)
+                field.validators = [*field.validators, MaxValueValidator(high, message=message)]
+            if field.min_value is None:
+                message = field.error_messages["min_value"].format(min_value=low)
+                field.validators = [*field.validators, MinValueValidator(low, message=message)]
 
     # Related fields -----------------------------------------------------
 

@@ -609,3 +609,22 @@ def test_list_serializer_sees_the_views_queryset_as_instance():
     response = View.as_view({"patch": "partial_bulk_update"})(request)
     assert response.status_code == 200, response.data
     assert sorted(Item.objects.values_list("name", flat=True)) == [f"renamed {item.pk}" for item in items]
+
+
+@pytest.mark.parametrize("quantity", [HUGE, -HUGE])
+def test_integer_beyond_any_column_is_refused(api, quantity):
+    account = AccountFactory()
+    item = ItemFactory(account=account)
+    before = snapshot()
+    payload = [{"account": account.pk, "sku": "N1", "ref": "r", "name": "n", "quantity": quantity}]
+    body = assert_refused(api.bulk("post", BULK, payload), "invalid")
+    assert body["errors"][0]["codes"] == {"quantity": ["max_value" if quantity > 0 else "min_value"]}
+    assert_refused(api.bulk("patch", ITEMS, [{"id": item.pk, "quantity": quantity}]), "invalid")
+    assert snapshot() == before
+
+
+def test_errors_are_json_when_csv_was_asked_for(api):
+    response = api.generic("PATCH", f"{BULK}?format=csv", "id\r\n", content_type="text/csv")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "csv_no_rows"
