@@ -185,10 +185,10 @@ def test_update_and_destroy_through_a_viewset(runner, api):
 
 def test_dry_run_writes_nothing(runner, api):
     job = finished(
-        submit(api, "/jobs/simple/?dry_run", items(12, bad={5}), prefer="handling=lenient")
+        submit(api, "/jobs/simple/?dry_run=1", items(12, bad={5}), prefer="handling=lenient")
     )
 
-    assert job.state == "SUCCESS"
+    assert job.state == "SUCCESS", job.result
     assert SimpleModel.objects.count() == 0
     assert (job.result["dry_run"], job.result["success_count"], job.result["error_count"]) == (
         True,

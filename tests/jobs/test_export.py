@@ -1,4 +1,4 @@
-"""A large bulk GET on /bulk/ becomes an export job."""
+"""A bulk GET on /bulk/ with ``Prefer: respond-async`` becomes an export job."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import pytest
 from django.test import override_settings
 
+from rest_framework_bulk.jobs.models import BulkJob
 from tests.factories import AccountFactory, ItemFactory
 
 from .test_bulk_endpoint import _settings, wait_for
@@ -16,10 +17,6 @@ from .test_bulk_endpoint import _settings, wait_for
 pytestmark = pytest.mark.urls("tests.urls")
 
 BULK = "/v2/items/bulk/"
-
-
-def threshold(count):
-    return override_settings(REST_FRAMEWORK_BULK={**_settings(), "RETRIEVE_ASYNC_THRESHOLD": count})
 
 
 def download(api, job, kind, fmt):
@@ -31,13 +28,15 @@ def download(api, job, kind, fmt):
     return [json.loads(line) for line in content.splitlines() if line.strip()]
 
 
-def test_more_ids_than_the_threshold_are_exported_in_the_order_asked(runner, api, user, other_user):
+def test_ids_are_exported_in_the_order_asked(runner, api, user, other_user):
     account = AccountFactory(owner=user)
     mine = [ItemFactory(account=account, quantity=n) for n in range(12)]
     theirs = ItemFactory(account=AccountFactory(owner=other_user))
     asked = [*reversed(mine[:6]), theirs, 999999, *mine[6:]]
-    with threshold(5):
-        response = api.get(f"{BULK}?ids={','.join(str(getattr(obj, 'pk', obj)) for obj in asked)}")
+    response = api.get(
+        f"{BULK}?ids={','.join(str(getattr(obj, 'pk', obj)) for obj in asked)}",
+        HTTP_PREFER="respond-async",
+    )
     assert response.status_code == 202, response.content
     assert response["Location"] == response.data["status_url"]
     assert response.data["total_items"] == 14
@@ -69,51 +68,54 @@ def test_prefer_respond_async_exports_a_few_ids(runner, api, user):
     assert [int(row["id"]) for row in rows] == [second.pk, first.pk]
 
 
-def test_filters_matching_more_than_the_threshold_are_exported(runner, api, user, other_user):
+def test_filtered_objects_are_exported(runner, api, user, other_user):
     account = AccountFactory(owner=user)
     big = [ItemFactory(account=account, quantity=100 + n) for n in range(8)]
     small = ItemFactory(account=account, quantity=1)
     locked = ItemFactory(account=account, quantity=500, name="locked item")
     ItemFactory(account=AccountFactory(owner=other_user), quantity=100)
-    with threshold(5):
-        response = api.get(f"{BULK}?quantity__gte=50")
-        assert response.status_code == 202, response.content
-        assert response.data["total_items"] is None
-        body = wait_for(api, response.data["status_url"])
-        assert body["state"] == "SUCCESS", body
-        # The object permission refuses the locked item: reported, not exported.
-        assert body["result"]["success_count"] == 8
-        assert body["result"]["not_found"] == [locked.pk]
-        rows = download(api, response.data, "successful", "json")
-        assert [row["data"]["id"] for row in rows] == [obj.pk for obj in big]
+    response = api.get(f"{BULK}?quantity__gte=50", HTTP_PREFER="respond-async")
+    assert response.status_code == 202, response.content
+    assert response.data["total_items"] is None
+    body = wait_for(api, response.data["status_url"])
+    assert body["state"] == "SUCCESS", body
+    # The object permission refuses the locked item: reported, not exported.
+    assert body["result"]["success_count"] == 8
+    assert body["result"]["not_found"] == [locked.pk]
+    rows = download(api, response.data, "successful", "json")
+    assert [row["data"]["id"] for row in rows] == [obj.pk for obj in big]
 
-        response = api.generic(
-            "GET",
-            BULK,
-            json.dumps({"filters": {"quantity": {"lte": 104}}}),
-            content_type="application/json",
-        )
-        assert response.status_code == 202, response.content
-        body = wait_for(api, response.data["status_url"])
-        assert body["state"] == "SUCCESS", body
-        rows = download(api, response.data, "successful", "csv")
-        assert [int(row["id"]) for row in rows] == sorted([obj.pk for obj in (*big[:5], small)])
+    response = api.generic(
+        "GET",
+        BULK,
+        json.dumps({"filters": {"quantity": {"lte": 104}}}),
+        content_type="application/json",
+        HTTP_PREFER="respond-async",
+    )
+    assert response.status_code == 202, response.content
+    body = wait_for(api, response.data["status_url"])
+    assert body["state"] == "SUCCESS", body
+    rows = download(api, response.data, "successful", "csv")
+    assert [int(row["id"]) for row in rows] == sorted([obj.pk for obj in (*big[:5], small)])
 
 
-def test_below_the_threshold_a_get_answers_at_once(runner, api, user):
+def test_without_the_preference_a_get_answers_at_once(runner, api, user):
     account = AccountFactory(owner=user)
-    items = [ItemFactory(account=account) for _ in range(3)]
-    with threshold(5):
+    items = [ItemFactory(account=account) for _ in range(8)]
+    with override_settings(REST_FRAMEWORK_BULK={**_settings(), "RETRIEVE_ASYNC_THRESHOLD": 5}):
         response = api.get(f"{BULK}?ids={','.join(str(obj.pk) for obj in items)}")
         assert response.status_code == 200
-        assert response.json()["count"] == 3
+        assert response.json()["count"] == 8
         assert api.get(BULK).status_code == 200
+    assert not BulkJob.objects.exists()
 
 
 def test_an_anonymous_export_is_refused(runner, client_for, user):
     account = AccountFactory(owner=user)
     items = [ItemFactory(account=account) for _ in range(6)]
-    with threshold(5):
-        response = client_for(None).get(f"{BULK}?ids={','.join(str(obj.pk) for obj in items)}")
+    response = client_for(None).get(
+        f"{BULK}?ids={','.join(str(obj.pk) for obj in items)}", HTTP_PREFER="respond-async"
+    )
     assert response.status_code in (401, 403)
     assert response.json()["code"] == "not_authenticated"
+    assert not BulkJob.objects.exists()

@@ -66,7 +66,7 @@ def test_enqueued_only_on_commit(api, django_capture_on_commit_callbacks):
 
 def test_options_from_the_request(api):
     response = api.patch(
-        "/jobs/simple/?dry_run",
+        "/jobs/simple/?dry_run=1",
         [{"id": 1, "contents": "a"}],
         format="json",
         HTTP_PREFER="handling=lenient",
@@ -75,7 +75,7 @@ def test_options_from_the_request(api):
     assert response.status_code == 202
     job = BulkJob.objects.get()
     assert (job.operation, job.handling, job.dry_run) == ("partial_update", "lenient", True)
-    assert job.request_meta["query_string"] == "dry_run"
+    assert job.request_meta["query_string"] == "dry_run=1"
 
 
 def test_viewset_is_described_for_the_worker(api):

@@ -10,7 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework_bulk import BulkListSerializer, BulkModelViewSet, BulkSerializerMixin
 from rest_framework_bulk.generics import ListBulkCreateUpdateDestroyAPIView
 from rest_framework_bulk.jobs.submit import accepted_response, submit_job
-from rest_framework_bulk.mixins import parse_prefer
+from rest_framework_bulk.mixins import parse_flag, parse_prefer
 from tests.models import SimpleModel
 
 
@@ -44,7 +44,7 @@ class SubmitJobMixin:
         request = self.request
         options = {
             "handling": parse_prefer(request).get("handling", "strict"),
-            "dry_run": "dry_run" in request.query_params,
+            "dry_run": parse_flag(request, "dry_run"),
         }
         data = request.FILES["file"] if "file" in request.FILES else request.data
         job = submit_job(
