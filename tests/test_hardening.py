@@ -628,3 +628,43 @@ def test_errors_are_json_when_csv_was_asked_for(api):
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["code"] == "csv_no_rows"
+
+
+# CSV files that are not what the client meant -------------------------------------------
+
+
+def upload(api, url, content: bytes, name="items.csv", **data):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return api.post(url, data={"file": SimpleUploadedFile(name, content, content_type="text/csv"), **data}, format="multipart")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'[{"sku": "A", "name": "x", "ref": "r", "account": 1}]',
+        b'[\n  {"sku": "A", "name": "x"}\n]\n',
+        b"SKU-1,Kettle,24.90\r\nSKU-2,Teapot,19.50\r\n",
+    ],
+    ids=["json-one-line", "json-pretty", "no-header"],
+)
+def test_csv_that_names_no_field_is_refused(api, content):
+    AccountFactory()
+    assert upload(api, BULK, content).status_code == 400
+    response = api.generic("POST", BULK, content, content_type="text/csv")
+    assert response.status_code == 400
+    assert response.json()["code"] in ("csv_header", "csv_invalid")
+    assert Item.objects.count() == 0
+
+
+def test_csv_with_a_header_and_no_rows_is_refused(api):
+    body = assert_refused(upload(api, BULK, b"sku,name,ref,account\r\n"), "csv_no_rows")
+    assert "rows" in body["detail"]
+    assert Item.objects.count() == 0
+
+
+def test_multipart_without_a_file_part_is_refused(api):
+    response = api.post(BULK, data={"delimiter": ";"}, format="multipart")
+    assert_refused(response, "csv_no_file")
+    assert_refused(api.post(BULK, data={}, format="multipart"), "csv_no_file")
+    assert Item.objects.count() == 0
