@@ -523,6 +523,8 @@ def refusing_trigger():
             cursor.execute("DROP TRIGGER IF EXISTS tests_refuse_item")
 
 
+# MySQL commits around CREATE TRIGGER: these tests commit, and are flushed after.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("refusing_trigger")
 def test_trigger_refusal_strict_is_a_client_error(api):
     account = AccountFactory()
@@ -534,6 +536,7 @@ def test_trigger_refusal_strict_is_a_client_error(api):
     assert Item.objects.count() == 0
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("refusing_trigger")
 def test_trigger_refusal_lenient_is_reported_on_the_item(api):
     account = AccountFactory()
