@@ -202,6 +202,7 @@ class Export:
         from .execution import LeaseLost, end_message
 
         counts = {kind: entry["count"] for kind, entry in written.items()}
+        self.tally.id_counts["not_found"] = self.tally.error_count
         now = timezone.now()
         state = BulkJob.State.SUCCESS
         updated = self.execution.mine.update(

@@ -9,8 +9,10 @@ The summary has the shape of django-bulk-drf's result::
      "created_ids": [10, 11], "updated_ids": [], "deleted_ids": []}
 
 with ``errors`` and the id lists capped (``JOB_MAX_ERRORS``, ``JOB_MAX_IDS``;
-``truncated`` says when they were). The result files have every item, as
-Salesforce's Bulk API has them:
+``truncated`` says when they were; ``id_counts`` has the full counts). The
+status reply shows fewer ids still (see
+:class:`~rest_framework_bulk.jobs.serializers.BulkJobSerializer`). The
+result files have every item, as Salesforce's Bulk API has them:
 
 * ``successful``: the items written, with their status and id;
 * ``failed``: the items refused, with the error;
@@ -18,21 +20,43 @@ Salesforce's Bulk API has them:
   first, or a strict job refused the whole input). Their CSV has the input's
   columns only, so it can be submitted again as it is.
 
-Each comes as JSON lines and as CSV. CSV cells are written by
-:func:`~rest_framework_bulk.renderers.iter_csv_rows`, with ``None`` as the
-``CSV_NULL_VALUE`` token so that a null survives a round trip.
+Each comes as JSON lines and as CSV. The JSON lines keep every item exactly
+as it was sent. The CSV of ``failed`` and ``unprocessed`` items can be sent
+again as it is (as a CSV body or upload, to a new job or to ``/bulk/``) and
+means the same rows, because its cells follow the rules by which
+:class:`~rest_framework_bulk.parsers.CSVRows` reads a cell back:
+
+* a null is the view's null token (``csv_null_value``, ``CSV_NULL_VALUE``,
+  ``#N/A`` by default);
+* a field the item did not give is an empty cell;
+* text starting with ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or
+  ``'``, and text equal to the null token, get one leading ``'``, which
+  spreadsheets show as plain text (they would run the first ones as
+  formulas) and the parser removes again; numbers such as ``-25.75`` stay
+  as they are, as they read the same either way;
+* ``true``/``false``, numbers as JSON writes them, lists and objects as
+  compact JSON.
+
+CSV cannot tell everything JSON can. An empty string is an empty cell, which
+reads back as "not given" (for a create, the field's default or "required";
+for a partial update, the field left as it is). The JSON lines file has
+such items exactly: send it again (as a JSON list) when an item holds an
+empty string. Lists and objects come back as their JSON text, which a
+serializer field expecting a list refuses.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..exceptions import ItemError
 from ..lookups import display
 from ..operations import describe
-from ..renderers import iter_csv_rows
 from ..settings import api_settings
 from . import files
 from .conf import job_setting
@@ -82,14 +106,6 @@ def error_records(errors: Iterable[ItemError]) -> list[dict]:
     return records
 
 
-def batch_failure_records(start: int, items: Sequence, code: str, detail: Any) -> list[dict]:
-    """Records failing every item of a batch that failed as a whole."""
-    return [
-        {"index": start + offset, "status": code, "code": code, "detail": detail}
-        for offset in range(len(items))
-    ]
-
-
 def line_of(item: Any) -> int | None:
     return getattr(item, "line", None)
 
@@ -107,6 +123,8 @@ class Tally:
         self.error_count = 0
         self.errors: list[dict] = []
         self.ids: dict[str, list] = {name: [] for name in ID_LISTS.values()}
+        #: How many ids of each list there are, kept or not.
+        self.id_counts: dict[str, int] = {name: 0 for name in ID_LISTS.values()}
         self.truncated = False
 
     @classmethod
@@ -116,8 +134,10 @@ class Tally:
             tally.success_count = data.get("success_count", 0)
             tally.error_count = data.get("error_count", 0)
             tally.errors = list(data.get("errors", []))
+            counts = data.get("id_counts") or {}
             for name in ID_LISTS.values():
                 tally.ids[name] = list(data.get(name, []))
+                tally.id_counts[name] = counts.get(name, len(tally.ids[name]))
             tally.truncated = data.get("truncated", False)
         return tally
 
@@ -148,6 +168,7 @@ class Tally:
                 self.success_count += 1
                 name = ID_LISTS.get(record["status"])
                 if name is not None and "id" in record:
+                    self.id_counts[name] += 1
                     if len(self.ids[name]) >= max_ids:
                         self.truncated = True
                     else:
@@ -157,6 +178,7 @@ class Tally:
         """Nothing was written after all: the items that passed do not count."""
         self.success_count = 0
         self.ids = {name: [] for name in ID_LISTS.values()}
+        self.id_counts = {name: 0 for name in ID_LISTS.values()}
 
     def as_dict(self, **extra: Any) -> dict:
         return {
@@ -166,12 +188,41 @@ class Tally:
             "dry_run": self.dry_run,
             "errors": self.errors,
             **self.ids,
+            "id_counts": dict(self.id_counts),
             "truncated": self.truncated,
             **extra,
         }
 
 
 # Result files ---------------------------------------------------------------
+
+#: Text a spreadsheet would run as a formula, and text the parser unescapes.
+ESCAPED_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "'")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value: Any, null: str) -> str:
+    """The cell for ``value`` (a JSON value) in a result CSV; see the module's docstring."""
+    if value is None:
+        return null
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        text = repr(value) if isinstance(value, float) else str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = files.dumps(value)
+    escaped = text.startswith(ESCAPED_PREFIXES) and not PLAIN_NUMBER.fullmatch(text)
+    if escaped or (null and text == null):
+        return "'" + text
+    return text
+
+
+def get_null_value(job) -> str:
+    """The null token of the job's view, as stored when it was submitted."""
+    return job.options.get("csv_null_value") or api_settings.CSV_NULL_VALUE
+
 
 META_COLUMNS = {
     SUCCESSFUL: ("index", "status", "id"),
@@ -220,27 +271,42 @@ class ResultWriter:
         try:
             jsonl = files.save(files.job_path(self.job.pk, f"{self.kind}.jsonl"), self.buffer)
             with files.spool() as csv_buffer:
-                for line in iter_csv_rows(self.csv_rows(), self.csv_header()):
+                for line in self.csv_lines():
                     csv_buffer.write(line)
-                csv = files.save(files.job_path(self.job.pk, f"{self.kind}.csv"), csv_buffer)
+                table = files.save(files.job_path(self.job.pk, f"{self.kind}.csv"), csv_buffer)
         finally:
             self.buffer.close()
-        return {"count": self.count, "jsonl": jsonl, "csv": csv}
+        return {"count": self.count, "jsonl": jsonl, "csv": table}
+
+    def csv_lines(self) -> Iterable[bytes]:
+        """The CSV file, line by line: RFC 4180, CRLF, UTF-8."""
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\r\n")
+        header = self.csv_header()
+        for cells in (
+            [csv_cell(name, "") for name in header],
+            *([row.get(name, "") for name in header] for row in self.csv_rows()),
+        ):
+            writer.writerow(cells)
+            yield text.getvalue().encode()
+            text.seek(0)
+            text.truncate()
 
     def csv_header(self) -> list[str]:
         meta = [f"bulk__{key}" for key in META_COLUMNS[self.kind] if key in self.meta]
         return [*meta, *self.columns]
 
     def csv_rows(self) -> Iterable[dict]:
-        null = api_settings.CSV_NULL_VALUE
+        """Each row's cells by column; a field the item did not give is left out (an empty cell)."""
+        null = get_null_value(self.job)
         self.buffer.seek(0)
         for line in self.buffer:
             entry = json.loads(line)
             data = entry.pop("data")
-            row = {f"bulk__{key}": value for key, value in entry.items()}
+            row = {f"bulk__{key}": csv_cell(value, "") for key, value in entry.items()}
             if not isinstance(data, Mapping):
                 data = {"value": data}
-            row.update((key, null if value is None else value) for key, value in data.items())
+            row.update((str(key), csv_cell(value, null)) for key, value in data.items())
             yield row
 
 

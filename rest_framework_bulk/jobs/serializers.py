@@ -6,8 +6,12 @@ from django.utils.translation import gettext, ngettext
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from .conf import job_setting
 from .models import BulkJob
-from .results import KINDS
+from .results import ID_LISTS, KINDS, SUCCESSFUL
+
+#: The id lists of a job's summary, and the result file holding all of each.
+ID_FILES = {**{name: SUCCESSFUL for name in ID_LISTS.values()}, "not_found": "failed"}
 
 
 class BulkJobSerializer(serializers.ModelSerializer):
@@ -16,9 +20,20 @@ class BulkJobSerializer(serializers.ModelSerializer):
     ``task_id``, ``state``, ``progress``, ``result`` and ``status`` are the
     shape django-bulk-drf's status endpoint had; ``counts``, the timestamps
     and the ``results`` links (once the job has finished) are added.
+
+    The id lists of ``result`` (``created_ids``, ``updated_ids``,
+    ``deleted_ids``, an export's ``not_found``) show at most
+    ``JOB_STATUS_MAX_IDS`` ids each (100 by default). When one is cut,
+    ``ids_truncated`` is true, ``id_counts`` has how many ids there are and
+    ``ids_urls`` links each cut list to the result file that has them all::
+
+        "result": {"success_count": 10000, "created_ids": [1, 2, ...],
+                   "ids_truncated": true, "id_counts": {"created_ids": 10000, ...},
+                   "ids_urls": {"created_ids": ".../results/successful/"}, ...}
     """
 
     task_id = serializers.UUIDField(source="pk", read_only=True)
+    result = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
@@ -46,6 +61,30 @@ class BulkJobSerializer(serializers.ModelSerializer):
             "results",
         ]
         read_only_fields = fields
+
+    def get_result(self, job: BulkJob) -> dict | None:
+        if job.result is None:
+            return None
+        result = dict(job.result)
+        limit = job_setting("JOB_STATUS_MAX_IDS")
+        # The stored lists may be cut already (`JOB_MAX_IDS`): the counts are the truth.
+        counts = dict(result.get("id_counts") or {})
+        urls = {}
+        for name, kind in ID_FILES.items():
+            ids = result.get(name)
+            if not isinstance(ids, list):
+                continue
+            counts.setdefault(name, len(ids))
+            result[name] = ids[:limit]
+            if counts[name] > len(result[name]) and kind in job.files:
+                urls[name] = self.reverse("bulk-job-results", job, kind=kind)
+        result["ids_truncated"] = any(
+            counts[name] > len(result[name]) for name in ID_FILES if name in counts
+        )
+        result["id_counts"] = counts
+        if result["ids_truncated"]:
+            result["ids_urls"] = urls
+        return result
 
     def get_progress(self, job: BulkJob) -> dict:
         total = job.total
