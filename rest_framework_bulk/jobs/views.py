@@ -15,6 +15,12 @@ The status API of bulk jobs.
 A job is visible to the user who submitted it and to staff; to anyone else
 its id is unknown (404), so ids cannot be probed. While a job waits or runs,
 its representation comes with ``Retry-After``.
+
+Every client error is JSON, ``{"code": "...", "detail": "..."}``, whatever
+was asked for (a result file in CSV included): ``not_authenticated`` (401),
+``not_found`` (404: an unknown job, another user's, an id that is no UUID),
+``unknown_result_kind`` and ``result_missing`` (404), ``method_not_allowed``
+(405), ``job_running``, ``job_not_finished`` and ``job_finished`` (409).
 """
 
 from __future__ import annotations
@@ -29,13 +35,16 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from ..exceptions import RequestError
+from ..mixins import BulkErrorsMixin
 from ..renderers import CSVRenderer
 from .conf import job_setting
 from .execution import cancel_job
 from .files import get_storage
 from .models import BulkJob
+from .results import KINDS
 from .runners import get_runner
 from .serializers import BulkJobListSerializer, BulkJobSerializer
 
@@ -48,6 +57,7 @@ class JSONLinesRenderer(JSONRenderer):
 
 
 class BulkJobViewSet(
+    BulkErrorsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -58,11 +68,15 @@ class BulkJobViewSet(
     serializer_class = BulkJobSerializer
     permission_classes = [IsAuthenticated]
     lookup_url_kwarg = "task_id"
+    # Any segment reaches the view, which answers a JSON 404 for what is no job id.
+    lookup_value_regex = "[^/]+"
 
     default_error_messages = {
         "running": _("The job is still running; cancel it first."),
         "not_finished": _("The job has not finished; its results are not ready."),
         "finished": _("The job has already finished."),
+        "unknown_result_kind": _("There are no results of that kind; the kinds are %(kinds)s."),
+        "result_missing": _("This result file is no longer available."),
     }
 
     def get_queryset(self):
@@ -93,8 +107,17 @@ class BulkJobViewSet(
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return Response(serializer.data, status=status_code, headers=headers)
 
-    def fail(self, key: str, code: str, status_code: int = status.HTTP_409_CONFLICT):
-        raise RequestError(self.default_error_messages[key], code, status_code)
+    def fail(self, key: str, code: str, status_code: int = status.HTTP_409_CONFLICT, **values):
+        message = self.default_error_messages[key]
+        raise RequestError(message % values if values else message, code, status_code)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.status_code >= 400:
+            # An error is JSON even where a result file was asked for as CSV.
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
 
     def retrieve(self, request, *args, **kwargs):
         return self.get_job_response(self.get_object())
@@ -106,11 +129,17 @@ class BulkJobViewSet(
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, *args, **kwargs):
-        """Cancel the job: 200 once cancelled, 202 while a running job stops."""
+        """Cancel the job: 200 once cancelled, 202 while a running job stops.
+
+        A job that has ended (succeeded, failed or was cancelled already)
+        cannot be cancelled: 409 ``job_finished``.
+        """
         job = self.get_object()
-        if job.state in (BulkJob.State.SUCCESS, BulkJob.State.FAILURE):
+        if job.is_finished:
             self.fail("finished", "job_finished")
         job = cancel_job(job)
+        if job.state in (BulkJob.State.SUCCESS, BulkJob.State.FAILURE):
+            self.fail("finished", "job_finished")  # it ended meanwhile
         accepted = job.state == BulkJob.State.PROGRESS
         return self.get_job_response(
             job, status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK
@@ -124,24 +153,50 @@ class BulkJobViewSet(
     @action(
         detail=True,
         methods=["get"],
-        url_path=r"results/(?P<kind>successful|failed|unprocessed)",
+        url_path=r"results/(?P<kind>[^/]+)",
         url_name="results",
         renderer_classes=[JSONLinesRenderer, CSVRenderer],
     )
     def results(self, request, *args, kind=None, **kwargs):
         """Download a result file of a finished job."""
         job = self.get_object()
+        if kind not in KINDS:
+            self.fail(
+                "unknown_result_kind",
+                "unknown_result_kind",
+                status.HTTP_404_NOT_FOUND,
+                kinds=", ".join(KINDS),
+            )
         if not job.is_finished:
             self.fail("not_finished", "job_not_finished")
-        entry = job.files.get(kind)
-        if not entry:
-            raise NotFound()
         renderer = request.accepted_renderer
         extension = "csv" if renderer.format == "csv" else "jsonl"
-        handle = get_storage().open(entry[extension], "rb")
+        name = (job.files.get(kind) or {}).get(extension)
+        try:
+            if not name:
+                raise FileNotFoundError(kind)
+            handle = get_storage().open(name, "rb")
+        except FileNotFoundError:
+            # The job ended without result files (its input was gone), or
+            # they were removed from storage since.
+            self.fail("result_missing", "result_missing", status.HTTP_404_NOT_FOUND)
         return FileResponse(
             handle,
             as_attachment=True,
             filename=f"{job.pk}-{kind}.{extension}",
             content_type=f"{renderer.media_type}; charset=utf-8",
         )
+
+
+class BulkJobNotFoundView(BulkErrorsMixin, APIView):
+    """Answers a path under ``bulk-operations/`` that names nothing, as the API does."""
+
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise NotFound()
+
+
+job_not_found = BulkJobNotFoundView.as_view()

@@ -102,14 +102,54 @@ def test_another_users_job_is_not_found(client_for, user, other_user, submit, na
         response = client.get(urls(job)[name])
 
     assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "Not found."}
     assert client.delete(urls(job)["detail"]).status_code == 404
+    job.refresh_from_db()
+    assert (job.state, job.cancel_requested) == ("PENDING", False)
+
+
+HOSTILE_PATHS = [
+    "{job}/results/everything/",
+    "not-a-uuid/status/",
+    "abc.def/status/",
+    "%00/",
+    "%00{job}/status/",
+    "{job}%00/status/",
+    "{long}/",
+    "{long}/results/failed/",
+    "{job}/nothing-here/",
+    "{job}/results/failed/extra/",
+    "a/b/c/",
+    "%2e%2e/status/",
+    "{job}%2Fstatus/",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_what_names_no_job_is_a_json_404(api, user, client_for, other_user, submit, path):
+    job = submit(other_user)
+    url = "/bulk-operations/" + path.format(job=job.pk, long="f" * 5000)
+
+    response = api.get(url)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"
+    assert isinstance(response.json()["detail"], str)
+    # Other verbs: not found either, or not allowed where the path is a known route.
+    for response in (api.post(url), api.delete(url)):
+        expected = {404: "not_found", 405: "method_not_allowed"}
+        assert response.status_code in expected
+        assert response.json()["code"] == expected[response.status_code]
     job.refresh_from_db()
     assert (job.state, job.cancel_requested) == ("PENDING", False)
 
 
 @pytest.mark.parametrize("task_id", [uuid.uuid4(), "not-a-uuid"])
 def test_unknown_job_is_not_found(api, task_id):
-    assert api.get(f"/bulk-operations/{task_id}/status/").status_code == 404
+    response = api.get(f"/bulk-operations/{task_id}/status/")
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "Not found."}
 
 
 def test_staff_sees_any_job(client_for, user, staff, submit):
@@ -122,8 +162,19 @@ def test_anonymous_clients_see_nothing(client_for, user, submit):
     job = submit(user)
     client = client_for(None)
 
-    assert client.get("/bulk-operations/").status_code in (401, 403)
-    assert client.get(urls(job)["status"]).status_code in (401, 403)
+    for response in (
+        client.get("/bulk-operations/"),
+        client.get(urls(job)["status"]),
+        client.post(urls(job)["cancel"]),
+        client.get(f"/bulk-operations/{uuid.uuid4()}/"),
+    ):
+        assert response.status_code in (401, 403)
+        assert response.json() == {
+            "code": "not_authenticated",
+            "detail": "Authentication credentials were not provided.",
+        }
+    job.refresh_from_db()
+    assert (job.state, job.cancel_requested) == ("PENDING", False)
 
 
 def test_cancel_a_waiting_job(api, user, submit):
@@ -156,18 +207,19 @@ def test_cancel_a_waiting_job(api, user, submit):
     rows = list(csv.reader(io.StringIO(b"".join(table.streaming_content).decode())))
     assert rows == [["number", "contents"], ["1", "a"], ["2", "#N/A"], ["3", "c"]]
     assert BulkJob.objects.get().state == "CANCELLED"
-    # Cancelling again changes nothing.
-    assert api.post(urls(job)["cancel"]).status_code == 200
 
 
-def test_cancel_a_finished_job_is_a_conflict(api, user, submit):
+@pytest.mark.parametrize("state", ["SUCCESS", "FAILURE", "CANCELLED"])
+def test_cancel_a_finished_job_is_a_conflict(api, user, submit, state):
     job = submit(user)
-    BulkJob.objects.filter(pk=job.pk).update(state="SUCCESS")
+    BulkJob.objects.filter(pk=job.pk).update(state=state, cancel_requested=False)
 
     response = api.post(urls(job)["cancel"])
 
     assert response.status_code == 409
-    assert response.json()["code"] == "job_finished"
+    assert response.json() == {"code": "job_finished", "detail": "The job has already finished."}
+    job.refresh_from_db()
+    assert (job.state, job.cancel_requested) == (state, False)
 
 
 def test_results_wait_for_the_end(api, user, submit):
@@ -177,8 +229,44 @@ def test_results_wait_for_the_end(api, user, submit):
 
     assert response.status_code == 409
     assert response.json()["code"] == "job_not_finished"
-    assert api.get(f"/bulk-operations/{job.pk}/results/other/").status_code == 404
-    assert api.get(f"{urls(job)['results']}?format=xml").status_code == 404
+    unknown = api.get(f"/bulk-operations/{job.pk}/results/other/")
+    assert unknown.status_code == 404
+    assert unknown.json() == {
+        "code": "unknown_result_kind",
+        "detail": "There are no results of that kind; the kinds are successful, failed, unprocessed.",
+    }
+    response = api.get(f"{urls(job)['results']}?format=xml")
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+
+
+def test_methods_the_api_does_not_have_are_a_json_405(api, user, submit):
+    job = submit(user)
+
+    for response in (
+        api.put(urls(job)["detail"], {}, format="json"),
+        api.patch(urls(job)["status"], {}, format="json"),
+        api.get(urls(job)["cancel"]),
+        api.post("/bulk-operations/", {}, format="json"),
+    ):
+        assert response.status_code == 405
+        assert response.json()["code"] == "method_not_allowed"
+    job.refresh_from_db()
+    assert (job.state, job.cancel_requested) == ("PENDING", False)
+
+
+def test_cancel_a_waiting_job_whose_input_is_gone(api, user, submit):
+    job = submit(user)
+    get_storage().delete(job.input_name)
+
+    response = api.post(urls(job)["cancel"])
+
+    assert response.status_code == 200
+    assert response.json()["state"] == "CANCELLED"
+    assert response.json()["counts"]["unprocessed"] == 3
+    job.refresh_from_db()
+    assert (job.state, job.files) == ("CANCELLED", {})
+    response = api.get(f"/bulk-operations/{job.pk}/results/unprocessed/")
+    assert (response.status_code, response.json()["code"]) == (404, "result_missing")
 
 
 def test_delete_a_running_job_is_a_conflict(api, user, submit):
