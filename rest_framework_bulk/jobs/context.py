@@ -8,7 +8,8 @@ and language. The worker imports the class, builds the view as DRF's
 ``as_view()`` does, and hands it a DRF ``Request`` authenticated as the
 submitter (``force_authenticate`` style), so ``get_queryset()``, the
 serializer's context, permissions and ``perform_bulk_*`` hooks see what they
-saw in the request. The view's permission checks run again, since the user's
+saw in the request. The owner must still be active (``owner_inactive``
+otherwise), and the view's permission checks run again, since the user's
 rights may have changed while the job waited; throttles do not (the request
 was counted when it was made). Credentials, cookies and the body are not
 kept.
@@ -23,6 +24,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, QueryDict
 from django.utils import translation
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.utils.encoders import JSONEncoder
 
 #: Attributes DRF sets on a view while dispatching; never initkwargs.
@@ -47,6 +50,24 @@ KEPT_META = (
     "HTTP_X_FORWARDED_PROTO",
     "SCRIPT_NAME",
 )
+
+
+class OwnerInactive(PermissionDenied):
+    """The job's owner was deactivated after submitting it."""
+
+    default_detail = _("The user who submitted this job is no longer active; it was not run.")
+    default_code = "owner_inactive"
+
+
+def check_owner(user) -> None:
+    """Refuse to act for a user who was deactivated since submitting.
+
+    A request would not get this far: Django's authentication backends and
+    DRF's token authentication refuse inactive users, but a job acts for its
+    owner without authenticating again.
+    """
+    if not getattr(user, "is_active", True):
+        raise OwnerInactive()
 
 
 def view_path(view) -> str:
@@ -130,7 +151,12 @@ class JobHttpRequest(HttpRequest):
 
 
 def build_view(job):
-    """The view of ``job``, ready for the engine, acting for the job's owner."""
+    """The view of ``job``, ready for the engine, acting for the job's owner.
+
+    Raises ``PermissionDenied`` (``owner_inactive``, or the code of the
+    view's permission) if the owner may no longer run it.
+    """
+    check_owner(job.owner)
     cls = import_string(job.view_class)
     view = cls(**job.view_initkwargs)
     if job.view_actions:

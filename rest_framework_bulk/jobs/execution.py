@@ -29,9 +29,28 @@ Strict jobs (the default: all items or none)
     progress and cannot be cancelled.) A strict job that was interrupted has
     written nothing and starts over.
 
+Lenient batches that fail as a whole
+    When the engine raises for a whole batch (a hook, a database trigger, a
+    value the driver cannot take), the batch is run again in halves, down
+    to the items at fault: those fail with the error's code (``error`` for
+    an unexpected one), every other item of the batch is written.
+
+Duplicates
+    An update, delete or upsert job refuses an item naming the same object
+    as an earlier item, in any batch, as a synchronous request does
+    (``duplicate_lookup``): a strict job fails, a lenient one skips the
+    later item. See :mod:`rest_framework_bulk.jobs.duplicates`.
+
+Checks when a job starts
+    The owner must still be active (``owner_inactive``) and the view's
+    permissions must still let them in (the permission's code, such as
+    ``permission_denied``); a job whose input file is gone fails at once
+    with ``input_missing``. Nothing is written in either case.
+
 Cancelling
     ``cancel_requested`` is checked between batches. A lenient job keeps the
-    batches already committed; a strict one keeps nothing.
+    batches already committed; a strict one keeps nothing. A running job
+    whose worker went silent is cancelled at once.
 
 Export jobs (a large bulk GET)
     Read, serialize and write the objects to the result files; see
@@ -71,18 +90,19 @@ from django.db import (
 )
 from django.db.models import F
 from django.utils import timezone, translation
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from rest_framework.exceptions import APIException
 
-from ..exceptions import BulkError
+from ..exceptions import BulkError, ItemError
 from ..operations import BulkOperation
 from . import files
 from .conf import job_setting
 from .context import build_view
+from .duplicates import DuplicateLookups
 from .export import Export
 from .leases import Heartbeat, claim, jobs_db
 from .models import BulkJob
-from .results import Tally, batch_failure_records, error_records, outcome_records, write_results
+from .results import Tally, error_records, outcome_records, write_results
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
@@ -91,6 +111,10 @@ Phase = BulkJob.Phase
 
 #: Seconds a job pauses between batches on SQLite; see ``Execution.yield_database()``.
 SQLITE_PAUSE = 0.1
+
+INPUT_MISSING = gettext_lazy(
+    "The job's stored input is missing, so it cannot run; nothing was written by this attempt."
+)
 
 #: What ``run_job()`` did.
 DONE = "done"
@@ -147,7 +171,16 @@ def exception_detail(exc: Exception) -> tuple[str, Any]:
         return "conflict", gettext("The items conflict with existing data.")
     if isinstance(exc, DataError):
         return "data_error", gettext("A value does not fit its database column.")
+    if isinstance(exc, files.InputMissing):
+        return "input_missing", str(INPUT_MISSING)
     return "error", gettext("The job stopped on an unexpected error.")
+
+
+def item_failure(exc: Exception) -> tuple[str, Any]:
+    """The code and detail of one item whose run raised ``exc``."""
+    if isinstance(exc, (APIException, DjangoValidationError, IntegrityError, DataError)):
+        return exception_detail(exc)
+    return "error", gettext("This item could not be processed because of an unexpected error.")
 
 
 class Execution:
@@ -187,6 +220,9 @@ class Execution:
                 self.settle(State.FAILURE, code, detail)
             except Exception:
                 logger.exception("Could not record the failure of bulk job %s.", self.job.pk)
+                # Without its result files, but ended: a job left running
+                # would be taken up again and fail again, forever.
+                self.abandon(code, detail)
         finally:
             self.beat.stop()
 
@@ -202,6 +238,8 @@ class Execution:
         try:
             if job.cancel_requested:
                 raise Cancelled
+            if not files.has_input(job):
+                return self.settle(State.FAILURE, "input_missing", str(INPUT_MISSING))
             view = build_view(job)
             self.db = router.db_for_write(view.get_queryset().model)
             if job.operation == BulkJob.Operation.RETRIEVE:
@@ -230,10 +268,14 @@ class Execution:
             processed=job.checkpoint,
             message=self.progress_message(Phase.WRITING, job.checkpoint),
         )
+        duplicates = self.get_duplicates(view, until=job.checkpoint)
         for start, items in files.iter_batches(job, job.checkpoint):
             self.check_stop()
             with self.transaction():
-                records = self.run_batch(view, items, start, lenient=True, dry_run=False)
+                refused = duplicates.check(items, start)
+                records = self.run_batch(
+                    view, items, start, lenient=True, dry_run=False, refused=refused
+                )
                 files.write_part(job, "write", start, records)
                 tally.add(records, items, start)
                 self.save_checkpoint(start, start + len(items), tally)
@@ -305,9 +347,13 @@ class Execution:
         self.save_progress(
             phase=Phase.VALIDATING, processed=0, message=self.progress_message(Phase.VALIDATING, 0)
         )
+        duplicates = self.get_duplicates(view)
         for start, items in files.iter_batches(job):
             self.check_stop()
-            records = self.run_batch(view, items, start, lenient=True, dry_run=True)
+            refused = duplicates.check(items, start)
+            records = self.run_batch(
+                view, items, start, lenient=True, dry_run=True, refused=refused
+            )
             files.write_part(job, "check", start, records)
             tally.add(records, items, start)
             done = start + len(items)
@@ -327,26 +373,91 @@ class Execution:
             return view.get_bulk_operation(self.job.operation, **options)
         return BulkOperation(view, self.job.operation, **options)
 
+    def get_duplicates(self, view, *, until: int = 0) -> DuplicateLookups:
+        """The job's duplicate finder, having seen the items before ``until``."""
+        job = self.job
+        if job.upsert_field:
+            field = job.upsert_field
+        elif job.operation in DuplicateLookups.OPERATIONS:
+            field = self.get_operation(view).lookup_field()
+        else:
+            field = None
+        duplicates = DuplicateLookups(view.get_queryset().model, field, job.operation)
+        if until and duplicates.enabled:
+            for start, items in files.iter_batches(job):
+                if start >= until:
+                    break
+                duplicates.check(items, start)
+        return duplicates
+
     def run_batch(
-        self, view, items: list, start: int, *, lenient: bool, dry_run: bool
+        self,
+        view,
+        items: list,
+        start: int,
+        *,
+        lenient: bool,
+        dry_run: bool,
+        refused: list[ItemError] = (),
     ) -> list[dict]:
         """The outcome records of one batch.
 
-        A lenient batch that fails as a whole (a hook raised, say) fails
-        every item in it and the job goes on; in a strict job the error ends
-        the job.
+        ``refused`` are errors found before the engine ran (duplicates):
+        those items are not run. In a lenient job a batch that fails as a
+        whole is run again in halves (see ``run_items()``); in a strict job
+        the error ends the job.
         """
+        indexes = list(range(start, start + len(items)))
+        if refused:
+            skipped = {error.index for error in refused}
+            kept = [(index, item) for index, item in zip(indexes, items) if index not in skipped]
+            indexes = [index for index, _item in kept]
+            items = [item for _index, item in kept]
+        records = self.run_items(view, items, indexes, lenient=lenient, dry_run=dry_run)
+        if refused:
+            records = sorted([*records, *error_records(refused)], key=lambda r: r["index"])
+        return records
+
+    def run_items(
+        self, view, items: list, indexes: list[int], *, lenient: bool, dry_run: bool
+    ) -> list[dict]:
+        """The outcome records of ``items``, the job's items at ``indexes``.
+
+        When a lenient run raises (a hook, a trigger, a value the database
+        driver cannot take), each half is run again on its own, down to
+        single items: only the items at fault fail, with the error's code.
+        A lost connection or a deadlock is not the items' fault; it ends the
+        attempt, and the batch runs again from its checkpoint.
+        """
+        if not items:
+            return []
+        contiguous = indexes[-1] - indexes[0] == len(indexes) - 1
         operation = self.get_operation(view, lenient=lenient, dry_run=dry_run)
         try:
-            result = operation.run(items, start_index=start)
-        except BulkError:
+            result = operation.run(items, start_index=indexes[0] if contiguous else 0)
+        except (BulkError, OperationalError, InterfaceError):
             raise
-        except (APIException, DjangoValidationError, IntegrityError, DataError) as exc:
+        except Exception as exc:
             if not lenient:
                 raise
-            code, detail = exception_detail(exc)
-            return batch_failure_records(start, items, code, detail)
-        return outcome_records(result.items)
+            if len(items) > 1:
+                middle = len(items) // 2
+                return [
+                    *self.run_items(
+                        view, items[:middle], indexes[:middle], lenient=True, dry_run=dry_run
+                    ),
+                    *self.run_items(
+                        view, items[middle:], indexes[middle:], lenient=True, dry_run=dry_run
+                    ),
+                ]
+            logger.warning("Item %d of bulk job %s failed.", indexes[0], self.job.pk, exc_info=True)
+            code, detail = item_failure(exc)
+            return [{"index": indexes[0], "status": code, "code": code, "detail": detail}]
+        records = outcome_records(result.items)
+        if not contiguous:
+            for record in records:
+                record["index"] = indexes[record["index"]]
+        return records
 
     def transaction(self) -> ExitStack:
         """One transaction on the data's database and on the jobs table's."""
@@ -448,6 +559,24 @@ class Execution:
             detail=detail,
         )
 
+    def abandon(self, code: str, detail: Any) -> None:
+        """End the job as failed without result files, when even those cannot be written."""
+        now = timezone.now()
+        try:
+            self.mine.update(
+                state=State.FAILURE,
+                phase="",
+                message=end_message(State.FAILURE, self.job.total, {"unprocessed": 0}, detail),
+                result={"code": code, "detail": detail},
+                files={},
+                lease=None,
+                finished_at=now,
+                heartbeat_at=now,
+                expires_at=now + timedelta(seconds=job_setting("JOB_RETENTION")),
+            )
+        except Exception:
+            logger.exception("Could not end bulk job %s.", self.job.pk)
+
     def release(self, *, count_attempt: bool = False) -> None:
         """Put the job back in the queue; a lenient job keeps its checkpoint.
 
@@ -478,9 +607,20 @@ def finish_job(
     """Write ``job``'s result files and record its end through ``queryset``.
 
     Returns whether ``queryset`` still matched the job (the lease held).
+    Without its input the job has no result files; the counts are the
+    summary's.
     """
-    written = write_results(job, phase, keep_successes=keep_successes, end=end)
-    counts = {kind: entry["count"] for kind, entry in written.items()}
+    try:
+        written = write_results(job, phase, keep_successes=keep_successes, end=end)
+    except files.InputMissing:
+        written = {}
+        counts = {
+            "successful": tally.success_count,
+            "failed": tally.error_count,
+            "unprocessed": max(job.total - tally.processed, 0),
+        }
+    else:
+        counts = {kind: entry["count"] for kind, entry in written.items()}
     extra: dict[str, Any] = {"unprocessed_count": counts["unprocessed"]}
     if code is not None:
         extra.update(code=code, detail=detail)
@@ -524,7 +664,9 @@ def end_message(state: str, total: int, counts: dict, detail: Any) -> str:
 def cancel_job(job: BulkJob) -> BulkJob:
     """Cancel ``job``: at once if it is waiting, between two batches if it is running.
 
-    Returns the job as it is now.
+    A running job whose worker went silent (no heartbeat for
+    ``JOB_STALE_AFTER``) is cancelled at once too: what a lenient job
+    committed stays. Returns the job as it is now.
     """
     waiting = BulkJob.objects.filter(pk=job.pk, state=State.PENDING)
     if waiting.update(state=State.CANCELLED, cancel_requested=True):
@@ -538,7 +680,11 @@ def cancel_job(job: BulkJob) -> BulkJob:
             None,
             keep_successes=True,
         )
-    else:
-        BulkJob.objects.filter(pk=job.pk, state=State.PROGRESS).update(cancel_requested=True)
+    elif BulkJob.objects.filter(pk=job.pk, state=State.PROGRESS).update(cancel_requested=True):
+        lease = uuid.uuid4()
+        abandoned = BulkJob.objects.claimable().filter(pk=job.pk, state=State.PROGRESS)
+        if abandoned.update(lease=lease, heartbeat_at=timezone.now()):
+            # Taking the lease locks the silent worker out, should it wake.
+            Execution(BulkJob.objects.get(pk=job.pk), lease).settle(State.CANCELLED)
     job.refresh_from_db()
     return job

@@ -12,6 +12,11 @@ Under ``{JOB_STORAGE_PREFIX}{job id}/`` a job keeps:
   failed and unprocessed items.
 
 The payload never travels through a broker: a job is known by its id alone.
+
+Items are stored as UTF-8. Text that UTF-8 cannot hold (a lone surrogate
+such as ``"\\ud800"``, which a JSON body may spell) is refused when the job
+is submitted (:class:`UnstorableItems`), as a synchronous request refuses it
+when validating.
 """
 
 from __future__ import annotations
@@ -38,6 +43,25 @@ logger = logging.getLogger("rest_framework_bulk.jobs")
 SPOOL_SIZE = 4 * 1024 * 1024
 
 _encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+#: Most refused items an ``UnstorableItems`` lists.
+MAX_UNSTORABLE = 100
+
+
+class InputMissing(Exception):
+    """A job's input file is not in storage (deleted, or never copied over)."""
+
+    def __init__(self, name: str):
+        super().__init__(f"The input file {name!r} is missing.")
+        self.name = name
+
+
+class UnstorableItems(Exception):
+    """Items that cannot be stored as UTF-8; ``items`` holds ``(index, item)`` pairs."""
+
+    def __init__(self, items: list[tuple[int, Any]]):
+        super().__init__(f"{len(items)} items cannot be stored as UTF-8.")
+        self.items = items
 
 
 def get_storage() -> Storage:
@@ -73,21 +97,48 @@ def save(name: str, content: IO[bytes]) -> str:
 
 
 def write_lines(name: str, records: Iterable[Any]) -> tuple[str, int]:
-    """Save ``records`` as JSON lines; returns the name and the count."""
+    """Save ``records`` as JSON lines; returns the name and the count.
+
+    Raises ``UnstorableItems``, saving nothing, if some records hold text
+    UTF-8 cannot encode.
+    """
     count = 0
+    unstorable: list[tuple[int, Any]] = []
     with spool() as buffer:
         for record in records:
-            buffer.write(dumps(record).encode())
-            buffer.write(b"\n")
+            try:
+                line = dumps(record).encode()
+            except UnicodeEncodeError:
+                if len(unstorable) < MAX_UNSTORABLE:
+                    unstorable.append((count, record))
+            else:
+                if not unstorable:
+                    buffer.write(line)
+                    buffer.write(b"\n")
             count += 1
+        if unstorable:
+            raise UnstorableItems(unstorable)
         return save(name, buffer), count
 
 
+def open_file(name: str) -> IO[bytes]:
+    """``name`` opened for reading; ``InputMissing`` if it is not there."""
+    try:
+        return get_storage().open(name, "rb")
+    except FileNotFoundError:
+        raise InputMissing(name) from None
+
+
 def read_lines(name: str) -> Iterator[Any]:
-    with get_storage().open(name, "rb") as handle:
+    with open_file(name) as handle:
         for line in handle:
             if line.strip():
                 yield json.loads(line)
+
+
+def has_input(job) -> bool:
+    """Whether the job's input file is still in storage."""
+    return bool(job.input_name) and get_storage().exists(job.input_name)
 
 
 # Input ---------------------------------------------------------------------
@@ -126,13 +177,13 @@ def save_input(job_id, items_or_file: Any, csv_options: dict) -> tuple[str, str,
 def iter_input(job, start: int = 0) -> Iterator[tuple[int, Any]]:
     """``(index, item)`` for the job's items from ``start`` on."""
     if job.input_format == "csv":
-        with get_storage().open(job.input_name, "rb") as handle:
+        with open_file(job.input_name) as handle:
             for index, row in enumerate(CSVRows(handle, **job.options.get("csv", {}))):
                 if index >= start:
                     yield index, row
         return
     rows = job.input_format == "csvrows"
-    with get_storage().open(job.input_name, "rb") as handle:
+    with open_file(job.input_name) as handle:
         index = 0
         for line in handle:
             if not line.strip():

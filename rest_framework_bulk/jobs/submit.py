@@ -17,6 +17,10 @@ The ``/bulk/`` endpoint (or any bulk view) hands a large request over::
 The input goes to storage, the job row is created, and the runner is told
 once the surrounding transaction commits, so a worker never looks for a row
 that is not there yet (or that was rolled back).
+
+Items that cannot be stored (text with a lone surrogate, ``"\\ud800"``) are
+refused with the ``400`` a synchronous request answers for them, item by
+item; nothing is stored and no job is created.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from django.urls import NoReverseMatch
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
-from rest_framework.exceptions import ErrorDetail, NotAuthenticated
+from rest_framework.exceptions import ErrorDetail, NotAuthenticated, ValidationError
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from ..exceptions import BulkError, ItemError
 from ..operations import ACTIONS
 from ..settings import api_settings
 from . import files
@@ -124,8 +130,14 @@ def submit_job(
         "encoding": options["encoding"],
         "null_value": get_csv_null_value(view),
     }
-    input_name, input_format, total = files.save_input(job_id, items_or_file, csv_options)
-    job_options = {"csv": csv_options} if input_format == "csv" else {}
+    try:
+        input_name, input_format, total = files.save_input(job_id, items_or_file, csv_options)
+    except files.UnstorableItems as exc:
+        raise unstorable_error(exc, items_or_file) from None
+    # The result files write nulls as the view reads them.
+    job_options: dict[str, Any] = {"csv_null_value": csv_options["null_value"]}
+    if input_format == "csv":
+        job_options["csv"] = csv_options
     if operation == BulkJob.Operation.RETRIEVE:
         job_options["export"] = export_options(options["filters"])
     try:
@@ -152,6 +164,47 @@ def submit_job(
         partial(runner.enqueue, job.pk), using=router.db_for_write(BulkJob), robust=True
     )
     return job
+
+
+def unstorable_error(exc: files.UnstorableItems, items: Any) -> BulkError:
+    """The ``400`` for items holding text UTF-8 cannot store, shaped as a synchronous request's."""
+    total = len(items) if hasattr(items, "__len__") else exc.items[-1][0] + 1
+    validator = ProhibitSurrogateCharactersValidator()
+    errors = []
+    for index, item in exc.items:
+        field, value = first_unstorable(item)
+        try:
+            validator(value)  # DRF's wording for the character at fault
+        except ValidationError as error:
+            message = str(error.detail[0])
+        else:
+            message = gettext("This value cannot be stored as UTF-8 text.")
+        detail = {field: [ErrorDetail(message, code=validator.code)]}
+        errors.append(ItemError(index, "invalid", detail, codes={field: [validator.code]}))
+    return BulkError(errors, total)
+
+
+def first_unstorable(item: Any, field: str = "non_field_errors") -> tuple[str, Any]:
+    """The top-level field of ``item`` (and the text) that UTF-8 cannot encode."""
+    if isinstance(item, dict):
+        for key, value in item.items():
+            if not is_storable(key):
+                return "non_field_errors", key
+            if not is_storable(value):
+                return str(key), first_unstorable(value, str(key))[1]
+    elif isinstance(item, (list, tuple)):
+        for value in item:
+            if not is_storable(value):
+                return field, first_unstorable(value, field)[1]
+    return field, item
+
+
+def is_storable(value: Any) -> bool:
+    try:
+        files.dumps(value).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def get_csv_null_value(view) -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
 
+from rest_framework_bulk.jobs.models import BulkJob
 from tests.factories import AccountFactory
 from tests.models import Item
 
@@ -55,7 +58,9 @@ def test_above_the_threshold_a_csv_upload_becomes_a_job(runner, api, user):
     for n in range(30):
         writer.writerow([account.pk, f"C{n}", f"r{n}", "" if n == 7 else f"csv {n}"])
     with override_settings(REST_FRAMEWORK_BULK={**_settings(), "ASYNC_THRESHOLD": 10}):
-        response = api.post(BULK, data=out.getvalue(), content_type="text/csv", HTTP_PREFER="handling=lenient")
+        response = api.post(
+            BULK, data=out.getvalue(), content_type="text/csv", HTTP_PREFER="handling=lenient"
+        )
     assert response.status_code == 202, response.content
     assert response["Preference-Applied"] == "handling=lenient"
     body = wait_for(api, response.data["status_url"])
@@ -90,3 +95,75 @@ def _settings():
     from django.conf import settings
 
     return dict(getattr(settings, "REST_FRAMEWORK_BULK", {}))
+
+
+def test_a_lone_surrogate_in_a_job_sized_request_is_a_400(runner, api, user, job_media_root):
+    account = AccountFactory(owner=user)
+    items = payload(account, 25)
+    items[3]["name"] = "bad \ud800 name"
+    items[21]["sku"] = "\udfff"
+    body = json.dumps(items)  # escapes the surrogates, as a client's JSON does
+    before = stored_files(job_media_root)
+
+    response = api.post(BULK, body, content_type="application/json", HTTP_PREFER="respond-async")
+    small = api.post(BULK, json.dumps(items[3:4]), content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "code": "invalid",
+        "detail": "2 of 25 items were rejected; nothing was written.",
+        "errors": [
+            {
+                "index": 3,
+                "code": "invalid",
+                "detail": {"name": ["Surrogate characters are not allowed: U+D800."]},
+                "codes": {"name": ["surrogate_characters_not_allowed"]},
+            },
+            {
+                "index": 21,
+                "code": "invalid",
+                "detail": {"sku": ["Surrogate characters are not allowed: U+DFFF."]},
+                "codes": {"sku": ["surrogate_characters_not_allowed"]},
+            },
+        ],
+    }
+    # The synchronous answer for the same item has the same shape.
+    assert small.status_code == 400
+    assert small.json()["errors"][0]["detail"] == response.json()["errors"][0]["detail"]
+    assert not BulkJob.objects.exists()
+    assert Item.objects.count() == 0
+    assert stored_files(job_media_root) == before
+
+
+def stored_files(root) -> set:
+    return {str(path) for path in Path(root).rglob("*") if path.is_file()}
+
+
+def test_a_huge_key_fails_only_its_item_in_a_lenient_job(runner, api, user):
+    account = AccountFactory(owner=user)
+    items = payload(account, 25)
+    items[12]["account"] = 2**70
+
+    response = api.post(BULK, items, format="json", HTTP_PREFER="respond-async, handling=lenient")
+
+    assert response.status_code == 202, response.content
+    body = wait_for(api, response.data["status_url"])
+    assert body["state"] == "SUCCESS", body
+    assert (body["result"]["success_count"], body["result"]["error_count"]) == (24, 1)
+    assert [error["index"] for error in body["result"]["errors"]] == [12]
+    assert Item.objects.filter(account=account).count() == 24
+    assert not Item.objects.filter(sku="J12").exists()
+
+    rows = list(Item.objects.filter(account=account).order_by("pk"))
+    changes = [{"id": row.pk, "name": "renamed"} for row in rows]
+    changes.insert(7, {"id": 2**70, "name": "nobody"})
+    response = api.patch(
+        BULK, changes, format="json", HTTP_PREFER="respond-async, handling=lenient"
+    )
+
+    assert response.status_code == 202, response.content
+    body = wait_for(api, response.data["status_url"])
+    assert body["state"] == "SUCCESS", body
+    assert (body["result"]["success_count"], body["result"]["error_count"]) == (24, 1)
+    assert [error["index"] for error in body["result"]["errors"]] == [7]
+    assert set(Item.objects.values_list("name", flat=True)) == {"renamed"}

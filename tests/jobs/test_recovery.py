@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from rest_framework_bulk.jobs import execution
 from rest_framework_bulk.jobs.execution import Execution, LeaseLost
+from rest_framework_bulk.jobs.files import get_storage
 from rest_framework_bulk.jobs.leases import claim
 from rest_framework_bulk.jobs.models import BulkJob
 from rest_framework_bulk.jobs.results import Tally
@@ -228,3 +229,54 @@ def test_recover_enqueues_lost_jobs_only(no_workers, api):
 
     assert set(RecordingRunner.enqueued) == {forgotten.pk, abandoned.pk}
     assert fresh.pk not in RecordingRunner.enqueued
+
+
+def test_a_job_whose_worker_went_silent_is_cancelled_at_once(
+    no_workers, api, crash_after_first_batch, monkeypatch
+):
+    job = submit(api, "/jobs/simple/", items(30), prefer="handling=lenient")
+    with pytest.raises(Crash):
+        execution.run_job(job.pk)
+    monkeypatch.undo()
+    silent = BulkJob.objects.get(pk=job.pk)
+    make_stale(job)
+
+    response = api.post(f"/bulk-operations/{job.pk}/cancel/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["state"] == "CANCELLED"
+    assert body["counts"] == {
+        "total": 30,
+        "processed": 10,
+        "succeeded": 10,
+        "failed": 0,
+        "unprocessed": 20,
+    }
+    assert SimpleModel.objects.count() == 10
+    # The silent worker's lease is gone: should it wake, it cannot write.
+    with pytest.raises(LeaseLost):
+        Execution(silent, silent.lease).save_progress(processed=30)
+    job.refresh_from_db()
+    assert (job.state, job.processed) == ("CANCELLED", 10)
+
+
+def test_a_running_job_whose_input_vanished_fails_on_its_next_attempt(
+    no_workers, api, crash_after_first_batch, monkeypatch
+):
+    job = submit(api, "/jobs/simple/", items(30), prefer="handling=lenient")
+    with pytest.raises(Crash):
+        execution.run_job(job.pk)
+    monkeypatch.undo()
+    get_storage().delete(job.input_name)
+    make_stale(job)
+
+    call_command("run_bulk_jobs", "--once")
+
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.lease) == ("FAILURE", 2, None)
+    assert job.result["code"] == "input_missing"
+    # What the first attempt committed stays, and is counted.
+    assert SimpleModel.objects.count() == 10
+    assert (job.succeeded, job.processed, job.result["unprocessed_count"]) == (10, 10, 20)
+    assert execution.run_job(job.pk) == execution.GONE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import DjangoModelPermissions, IsAuthenticated
 
 from rest_framework_bulk import BulkListSerializer, BulkModelViewSet, BulkSerializerMixin
 from rest_framework_bulk.generics import ListBulkCreateUpdateDestroyAPIView
@@ -33,6 +33,15 @@ class SimpleJobSerializer(BulkSerializerMixin, serializers.ModelSerializer):
 
 class SlowSimpleJobSerializer(SimpleJobSerializer):
     delay = 0.01
+
+
+class FragileSimpleJobSerializer(SimpleJobSerializer):
+    """Crashes on ``"crash"``, as code that meets a value it never expected does."""
+
+    def validate_contents(self, value):
+        if value == "crash":
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return super().validate_contents(value)
 
 
 class SubmitJobMixin:
@@ -94,3 +103,13 @@ class StaffOnlyJobView(SimpleJobView):
             self.permission_denied(
                 request, message="Only staff may run this job.", code="staff_only"
             )
+
+
+class FragileSimpleJobView(SimpleJobView):
+    serializer_class = FragileSimpleJobSerializer
+
+
+class ModelPermissionJobView(SimpleJobView):
+    """Needs Django's model permissions (``tests.add_simplemodel`` to create)."""
+
+    permission_classes = [DjangoModelPermissions]
