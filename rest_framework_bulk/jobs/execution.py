@@ -102,7 +102,7 @@ from .duplicates import DuplicateLookups
 from .export import Export
 from .leases import Heartbeat, claim, jobs_db
 from .models import BulkJob
-from .results import Tally, error_records, outcome_records, write_results
+from .results import Tally, error_records, outcome_records, storable, write_results
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
@@ -567,7 +567,7 @@ class Execution:
                 state=State.FAILURE,
                 phase="",
                 message=end_message(State.FAILURE, self.job.total, {"unprocessed": 0}, detail),
-                result={"code": code, "detail": detail},
+                result=storable({"code": code, "detail": detail}),
                 files={},
                 lease=None,
                 finished_at=now,
@@ -655,7 +655,7 @@ def end_message(state: str, total: int, counts: dict, detail: Any) -> str:
             % values
         )
     if isinstance(detail, str):
-        return detail[:255]
+        return storable(detail)[:255]
     return (
         gettext("The job failed; %(unprocessed)d of %(total)d items were not processed.") % values
     )

@@ -112,6 +112,24 @@ def line_of(item: Any) -> int | None:
 
 # The summary ----------------------------------------------------------------
 
+#: Characters a database may refuse in text or JSON (PostgreSQL refuses NUL).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """``value`` with each NUL or lone surrogate in its texts replaced by U+FFFD.
+
+    For the job's row only: a summary that repeats a client's item must not
+    make the database refuse the row. The result files keep the items exactly.
+    """
+    if isinstance(value, str):
+        return UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    return value
+
 
 class Tally:
     """The running summary of a job, added to batch by batch."""
@@ -181,17 +199,19 @@ class Tally:
         self.id_counts = {name: 0 for name in ID_LISTS.values()}
 
     def as_dict(self, **extra: Any) -> dict:
-        return {
-            "total_items": self.total,
-            "success_count": self.success_count,
-            "error_count": self.error_count,
-            "dry_run": self.dry_run,
-            "errors": self.errors,
-            **self.ids,
-            "id_counts": dict(self.id_counts),
-            "truncated": self.truncated,
-            **extra,
-        }
+        return storable(
+            {
+                "total_items": self.total,
+                "success_count": self.success_count,
+                "error_count": self.error_count,
+                "dry_run": self.dry_run,
+                "errors": self.errors,
+                **self.ids,
+                "id_counts": dict(self.id_counts),
+                "truncated": self.truncated,
+                **extra,
+            }
+        )
 
 
 # Result files ---------------------------------------------------------------
