@@ -9,13 +9,24 @@ is enforced while the bytes are read, not after the fact.
 
 Each row maps the header's field names to the cell values:
 
-* an empty cell is left out of the row, so a partial update leaves that field
-  unchanged;
+* an empty cell is left out of the row (the value is "not given"), so a
+  partial update leaves that field unchanged; a row whose cells are all empty
+  is skipped;
 * the null token (``#N/A`` by default) becomes ``None``;
-* any other cell is kept as the string it is.
+* a cell that starts with ``'`` followed by ``=``, ``+``, ``-``, ``@``, a
+  tab, a carriage return or another ``'``, or followed by exactly the null
+  token, loses that one ``'``: ``'=SUM(A1)`` reads as ``=SUM(A1)``, ``''x``
+  as ``'x`` and ``'#N/A`` as the text ``#N/A``. This undoes the escaping of
+  :mod:`rest_framework_bulk.renderers`, so a file written there reads back as
+  the same rows; header names are read the same way;
+* any other cell is kept as the string it is (``-5`` stays ``-5``).
 
 Every row remembers the physical line it started on (``row.line``), so errors
 found later, by a serializer for instance, can point the client at the line.
+
+Only text encodings from :data:`CSV_ENCODINGS` are accepted, and text holding
+a NUL character or bytes that are not valid in the encoding is refused with
+the line it is on.
 """
 
 from __future__ import annotations
@@ -25,9 +36,11 @@ import csv
 import io
 import re
 from collections.abc import Iterator, Mapping
+from email.message import Message
 from typing import IO, Any, NoReturn
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
@@ -39,6 +52,9 @@ from rest_framework.parsers import BaseParser, DataAndFiles, MultiPartParser
 
 __all__ = [
     "CSV_DELIMITERS",
+    "CSV_ENCODINGS",
+    "CSV_ESCAPE",
+    "CSV_ESCAPED_PREFIXES",
     "DEFAULT_CSV_MAX_FILE_SIZE",
     "DEFAULT_CSV_NULL_VALUE",
     "CSVEncodingError",
@@ -50,12 +66,16 @@ __all__ = [
     "CSVRows",
     "CSVTooLargeError",
     "CSVTooManyCellsError",
+    "CSVTruncatedError",
     "CSVUploadSizeLimitHandler",
     "TSVParser",
+    "csv_error",
     "csv_rows_from_upload",
     "iter_csv",
+    "media_type_params",
     "read_uploaded_csv",
     "too_large_error",
+    "unescape_cell",
 ]
 
 #: Used when a view sets no ``csv_max_file_size``: 10 MiB.
@@ -67,6 +87,49 @@ DEFAULT_CSV_NULL_VALUE = "#N/A"
 #: The delimiters a client may choose, by the spellings it may use.
 CSV_DELIMITERS = {",": ",", ";": ";", "|": "|", "\t": "\t", "\\t": "\t", "tab": "\t"}
 
+#: The encodings a client may name in ``charset``, as ``codecs.lookup(name).name``
+#: spells them (so ``latin-1``, ``ISO-8859-1`` and ``l1`` are all ``iso8859-1``).
+#: All are plain text encodings whose decoded text is never longer than its
+#: bytes; codecs such as ``rot13``, ``base64``, ``zlib``, ``idna`` or
+#: ``unicode_escape`` are refused.
+CSV_ENCODINGS = frozenset(
+    {
+        # Unicode. utf-16 and utf-32 need a byte order mark; -le/-be do not.
+        "utf-8",
+        "utf-8-sig",
+        "utf-16",
+        "utf-16-le",
+        "utf-16-be",
+        "utf-32",
+        "utf-32-le",
+        "utf-32-be",
+        # What spreadsheets save "CSV" as in Western, Central and Eastern Europe.
+        "ascii",
+        "iso8859-1",
+        "iso8859-2",
+        "iso8859-15",
+        "cp1250",
+        "cp1251",
+        "cp1252",
+        "mac-roman",
+        # ... and in East Asia.
+        "shift_jis",
+        "cp932",
+        "euc_jp",
+        "gb2312",
+        "gbk",
+        "gb18030",
+        "big5",
+        "euc_kr",
+    }
+)
+
+#: The character that escapes a cell, as spreadsheets use it to mean "text".
+CSV_ESCAPE = "'"
+#: A cell starting with one of these is written with a leading ``'``, and a
+#: cell starting with ``'`` and then one of these is read without it.
+CSV_ESCAPED_PREFIXES = ("=", "+", "-", "@", "\t", "\r", CSV_ESCAPE)
+
 # The csv module refuses cells over 128 KiB by default, far less than a file we
 # accept. A cell can never be larger than the file, whose size is capped, so
 # raise the process-wide limit once (and never lower what someone else set).
@@ -75,9 +138,24 @@ if csv.field_size_limit() < _FIELD_SIZE_LIMIT:
     csv.field_size_limit(_FIELD_SIZE_LIMIT)
 
 _CHUNK_SIZE = 64 * 1024
-# Undecodable bytes come out of the decoder as lone surrogates (surrogateescape),
-# which lets us report the exact line instead of the chunk that held them.
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+# Undecodable bytes come out of the decoder as a lone surrogate, which no
+# encoding in CSV_ENCODINGS ever decodes to; that lets us report the exact
+# line instead of the chunk that held them. (Python's surrogateescape cannot
+# stand in for bytes below 0x80, which UTF-16 and UTF-32 errors may hold.)
+_UNDECODABLE_ERRORS = "rest_framework_bulk.undecodable"
+_UNDECODABLE_MARK = "\udcff"
+
+
+def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
+    if isinstance(error, UnicodeDecodeError):
+        return _UNDECODABLE_MARK, error.end
+    raise error
+
+
+codecs.register_error(_UNDECODABLE_ERRORS, _mark_undecodable)
+# A NUL never belongs in CSV text: it is most often a UTF-16 file sent as UTF-8.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 class CSVError(exceptions.ParseError):
@@ -113,11 +191,39 @@ class CSVTooManyCellsError(CSVError):
 
 
 class CSVTooLargeError(CSVError):
-    """Raised with status 413 as soon as more than the allowed bytes have been read."""
+    """Raised with status 413 as soon as more than the allowed bytes (or characters) are read."""
 
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = _("The CSV file is too large.")
     default_code = "csv_too_large"
+
+
+class CSVTruncatedError(CSVError):
+    """A multipart upload that ends before its closing boundary."""
+
+    default_detail = _("The upload ended before its closing boundary.")
+    default_code = "csv_truncated"
+
+
+def unescape_cell(cell: str, null_value: str | None = None) -> str:
+    """
+    ``cell`` without the ``'`` that :func:`~rest_framework_bulk.renderers.format_csv_cell`
+    puts in front of text a spreadsheet could run or read otherwise.
+
+    >>> unescape_cell("'=SUM(A1)")
+    '=SUM(A1)'
+    >>> unescape_cell("''x")
+    "'x"
+    >>> unescape_cell("'#N/A", "#N/A")
+    '#N/A'
+    >>> unescape_cell("'plain")
+    "'plain"
+    """
+    if cell.startswith(CSV_ESCAPE):
+        rest = cell[1:]
+        if rest.startswith(CSV_ESCAPED_PREFIXES) or (null_value and rest == null_value):
+            return rest
+    return cell
 
 
 class CSVRow(dict):
@@ -180,14 +286,35 @@ class CSVRows(Iterator[CSVRow]):
     already have been used, so validate or write inside a transaction if the
     whole file must succeed or fail together.
 
+    ``encoding`` must be one of ``allowed_encodings`` (:data:`CSV_ENCODINGS`
+    unless a subclass says otherwise), compared as ``codecs.lookup()`` names
+    them. A byte order mark at the very start is dropped; elsewhere it is
+    kept as the character it is. ``max_size`` bounds the bytes read and the
+    characters they decode to.
+
     Override ``default_error_messages`` in a subclass to change the wording;
     the codes stay the same.
     """
 
+    allowed_encodings: frozenset[str] = CSV_ENCODINGS
     default_error_messages = {
         "delimiter": _('"{delimiter}" is not a supported CSV delimiter. Use one of: , ; | tab.'),
-        "encoding": _('"{encoding}" is not a supported text encoding.'),
+        "encoding": _(
+            '"{encoding}" is not a supported text encoding. Use utf-8, utf-16, latin-1, '
+            "cp1252 or another common text encoding."
+        ),
         "decode": _("Line {line} is not valid {encoding} text."),
+        "bom": _(
+            "A {encoding} file must start with a byte order mark; name the byte order "
+            "instead: charset={encoding}-le or charset={encoding}-be."
+        ),
+        "nul": _(
+            "Line {line} holds a NUL character, which CSV text may not contain. "
+            "If the file is UTF-16, send charset=utf-16."
+        ),
+        "repeated_parameter": _('The media type gives "{name}" more than once.'),
+        "media_type": _("The media type's parameters cannot be read."),
+        "truncated": _("The upload ended before its closing boundary; send it again."),
         "invalid": _("Line {line}: malformed CSV ({error})."),
         "empty": _("The CSV file is empty; its first line must name the fields."),
         "blank_header": _("Line {line}, column {column}: the header has a blank field name."),
@@ -198,18 +325,25 @@ class CSVRows(Iterator[CSVRow]):
             "Line {line}, column {column}: the row has {count} cells but the header names {expected} fields."
         ),
         "too_large": _("The CSV file is larger than the limit of {max_size} bytes."),
+        "too_long": _("The CSV text is longer than the limit of {max_size} characters."),
         "no_file": _("No file was submitted."),
     }
     error_classes = {
         "delimiter": CSVError,
         "encoding": CSVEncodingError,
         "decode": CSVEncodingError,
+        "bom": CSVEncodingError,
+        "nul": CSVEncodingError,
+        "repeated_parameter": CSVError,
+        "media_type": CSVError,
+        "truncated": CSVTruncatedError,
         "invalid": CSVError,
         "empty": CSVHeaderError,
         "blank_header": CSVHeaderError,
         "duplicate_header": CSVHeaderError,
         "too_many_cells": CSVTooManyCellsError,
         "too_large": CSVTooLargeError,
+        "too_long": CSVTooLargeError,
     }
 
     def __init__(
@@ -229,6 +363,8 @@ class CSVRows(Iterator[CSVRow]):
         self.null_value = null_value
         #: The number of the last physical line read so far.
         self.line = first_line - 1
+        #: The number of characters decoded so far.
+        self.chars_read = 0
         #: The other form fields, when the rows come from a multipart upload.
         self.form: Mapping[str, Any] | None = None
         self._stream = stream
@@ -237,7 +373,7 @@ class CSVRows(Iterator[CSVRow]):
         text = io.TextIOWrapper(
             io.BufferedReader(self._raw, _CHUNK_SIZE),
             encoding=self.encoding,
-            errors="surrogateescape",
+            errors=_UNDECODABLE_ERRORS,
             newline="",
         )
         self._reader = csv.reader(self._iter_lines(text), delimiter=self.delimiter, strict=True)
@@ -261,8 +397,9 @@ class CSVRows(Iterator[CSVRow]):
 
     def fail(self, key: str, **kwargs: Any) -> NoReturn:
         """Raise the error for ``key`` from ``default_error_messages``."""
-        message = force_str(self.default_error_messages[key]).format(**kwargs)
-        raise self.error_classes[key](message, line=kwargs.get("line"), column=kwargs.get("column"))
+        raise csv_error(
+            key, messages=self.default_error_messages, classes=self.error_classes, **kwargs
+        )
 
     def __iter__(self) -> CSVRows:
         return self
@@ -287,25 +424,54 @@ class CSVRows(Iterator[CSVRow]):
             self.fail("delimiter", delimiter=str(delimiter)[:20])
         return CSV_DELIMITERS[delimiter]
 
-    def _get_encoding(self, encoding: str) -> str:
+    def _get_encoding(self, encoding: str | bytes) -> str:
+        if isinstance(encoding, bytes):
+            # Django's multipart parser gives a part's charset as bytes.
+            encoding = encoding.decode("ascii", "replace")
         try:
-            name = codecs.lookup(encoding).name
-        except (LookupError, TypeError, ValueError):
+            name = codecs.lookup(encoding.strip()).name
+        except (AttributeError, LookupError, TypeError, ValueError):
+            name = None
+        if name not in self.allowed_encodings:
             self.fail("encoding", encoding=str(encoding)[:40])
         # A byte order mark is only meaningful at the very start of the file;
-        # utf-8-sig drops it there and nowhere else.
-        return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
+        # utf-8-sig, utf-16 and utf-32 drop it there, _iter_lines for the others.
+        return "utf-8-sig" if name == "utf-8" else name
+
+    def _encoding_name(self) -> str:
+        return self.encoding.replace("-sig", "").upper()
 
     def _too_large(self) -> NoReturn:
         raise too_large_error(self.max_size)
 
     def _iter_lines(self, text: io.TextIOWrapper) -> Iterator[str]:
-        for line in text:
+        lines = iter(text)
+        strip_bom = self.encoding not in ("utf-8-sig", "utf-16", "utf-32")
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                return
+            except UnicodeError:
+                # utf-16 and utf-32 without a byte order mark; every other
+                # decoding error is marked in the text by _mark_undecodable.
+                if self.encoding in ("utf-16", "utf-32"):
+                    self.fail("bom", encoding=self.encoding)
+                self.fail("decode", line=self.line + 1, encoding=self._encoding_name())
             self.line += 1
-            if _UNDECODABLE.search(line):
-                self.fail(
-                    "decode", line=self.line, encoding=self.encoding.replace("-sig", "").upper()
-                )
+            if strip_bom:
+                line = line.removeprefix("\ufeff")
+                strip_bom = False
+            # Every allowed encoding decodes to no more characters than bytes,
+            # but a subclass may allow others: the limit holds for the text too.
+            self.chars_read += len(line)
+            if self.max_size is not None and self.chars_read > self.max_size:
+                self.fail("too_long", max_size=self.max_size)
+            found = _NOT_TEXT.search(line)
+            if found:
+                if found.group() == "\x00":
+                    self.fail("nul", line=self.line)
+                self.fail("decode", line=self.line, encoding=self._encoding_name())
             yield line
 
     def _next_record(self) -> list[str] | None:
@@ -330,7 +496,7 @@ class CSVRows(Iterator[CSVRow]):
                 self.fail("empty")
             if any(cell.strip() for cell in cells):
                 break
-        names = [cell.strip() for cell in cells]
+        names = [unescape_cell(cell.strip(), self.null_value) for cell in cells]
         seen = set()
         for column, name in enumerate(names, start=1):
             if not name:
@@ -353,17 +519,55 @@ class CSVRows(Iterator[CSVRow]):
                     expected=len(self.fieldnames),
                 )
         row = CSVRow(line=line)
+        null_value = self.null_value
         for name, cell in zip(self.fieldnames, cells):
             if cell == "":
                 continue
-            row[name] = None if cell == self.null_value else cell
+            if cell == null_value:
+                row[name] = None
+            elif cell.startswith(CSV_ESCAPE):
+                row[name] = unescape_cell(cell, null_value)
+            else:
+                row[name] = cell
         return row
+
+
+def csv_error(
+    key: str,
+    *,
+    messages: Mapping[str, Any] | None = None,
+    classes: Mapping[str, type[CSVError]] | None = None,
+    **kwargs: Any,
+) -> CSVError:
+    """The error for ``key`` of ``CSVRows.default_error_messages``, formatted with ``kwargs``."""
+    messages = CSVRows.default_error_messages if messages is None else messages
+    classes = CSVRows.error_classes if classes is None else classes
+    message = force_str(messages[key]).format(**kwargs)
+    return classes[key](message, line=kwargs.get("line"), column=kwargs.get("column"))
+
+
+def media_type_params(media_type: str, names: tuple[str, ...] = ("charset", "delimiter")) -> dict:
+    """
+    The parameters of a ``Content-Type``, refusing (400) one that cannot be
+    read or that gives any of ``names`` more than once: two charsets could be
+    read one way by a proxy and another way here.
+    """
+    try:
+        params = parse_header_parameters(media_type)[1]
+        message = Message()
+        message["content-type"] = media_type
+        given = [name.lower() for name, _value in message.get_params(failobj=[])[1:]]
+    except (LookupError, TypeError, ValueError) as exc:
+        raise csv_error("media_type") from exc
+    for name in names:
+        if given.count(name) > 1:
+            raise csv_error("repeated_parameter", name=name)
+    return params
 
 
 def too_large_error(max_size: int | None) -> CSVTooLargeError:
     """The 413 error for a CSV file larger than ``max_size`` bytes."""
-    message = force_str(CSVRows.default_error_messages["too_large"]).format(max_size=max_size)
-    return CSVTooLargeError(message)
+    return csv_error("too_large", max_size=max_size)
 
 
 def iter_csv(
@@ -404,11 +608,29 @@ class CSVParser(BaseParser):
 
     The client may choose the delimiter and the encoding with media type
     parameters, e.g. ``Content-Type: text/csv; delimiter=";"; charset=latin-1``
-    (``,`` ``;`` ``|`` and ``tab`` are accepted). The view may set, as an
-    attribute or as a ``get_<name>()`` method (to read settings per request):
+    (``,`` ``;`` ``|`` and ``tab`` are accepted; UTF-8 is the default). Each
+    may be given once. The encodings accepted are text encodings only
+    (:data:`CSV_ENCODINGS`):
+
+    * UTF-8 (``utf-8``, ``utf-8-sig``), UTF-16 and UTF-32 (``utf-16``,
+      ``utf-32`` with a byte order mark; ``-le``/``-be`` without one);
+    * ``ascii``, ``latin-1`` (ISO-8859-1), ISO-8859-2, ISO-8859-15, Windows
+      ``cp1250``, ``cp1251``, ``cp1252`` and ``mac-roman``;
+    * ``shift_jis``, ``cp932``, ``euc-jp``, ``gb2312``, ``gbk``, ``gb18030``,
+      ``big5`` and ``euc-kr``,
+
+    under any name ``codecs.lookup()`` knows them by (``ISO-8859-1``, ``l1``,
+    ``windows-1252``...). Any other charset, codecs such as ``rot13``,
+    ``base64``, ``zlib`` or ``idna`` among them, is a 400 with code
+    ``csv_encoding``, as is text that is not valid in its encoding or that
+    holds a NUL character.
+
+    The view may set, as an attribute or as a ``get_<name>()`` method (to
+    read settings per request):
 
     * ``csv_max_file_size``: the largest body accepted, in bytes (10 MiB by
-      default; ``None`` for no limit). A larger body gets a 413;
+      default; ``None`` for no limit), and the most characters it may decode
+      to. A larger body gets a 413 (``csv_too_large``);
     * ``csv_null_value``: the cell text that means ``None`` (``"#N/A"``).
 
     ``request.data`` is then the iterator of rows; iterate it once. A
@@ -423,7 +645,7 @@ class CSVParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None) -> CSVRows:
         view = (parser_context or {}).get("view")
-        params = parse_header_parameters(media_type or self.media_type)[1]
+        params = media_type_params(media_type or self.media_type)
         return CSVRows(
             stream,
             delimiter=params.get("delimiter", self.delimiter),
@@ -469,8 +691,12 @@ class CSVUploadSizeLimitHandler(FileUploadHandler):
         return None
 
 
+def _form_value(data: Mapping | None, name: str) -> Any:
+    return data.get(name) if data is not None and hasattr(data, "get") else None
+
+
 def _get_upload_delimiter(uploaded, data: Mapping | None, default: str) -> str:
-    delimiter = data.get("delimiter") if data is not None and hasattr(data, "get") else None
+    delimiter = _form_value(data, "delimiter")
     if delimiter:
         return delimiter
     content_type = (getattr(uploaded, "content_type", "") or "").lower()
@@ -496,6 +722,10 @@ def csv_rows_from_upload(
 
     The delimiter comes from the ``delimiter`` form field in ``data`` when
     there is one, then from a ``.tsv`` name or content type, then ``delimiter``.
+    The encoding comes from the ``charset`` form field when there is one (a
+    browser cannot set the file part's own), then from the file part's
+    ``Content-Type: text/csv; charset=...``, then UTF-8; it must be one of
+    :data:`CSV_ENCODINGS`.
     The view's ``csv_max_file_size`` and ``csv_null_value`` win over the
     ``max_size`` and ``null_value`` arguments.
     """
@@ -507,13 +737,42 @@ def csv_rows_from_upload(
     rows = CSVRows(
         uploaded,
         delimiter=_get_upload_delimiter(uploaded, data, delimiter),
-        encoding=getattr(uploaded, "charset", None) or "utf-8",
+        encoding=_form_value(data, "charset") or getattr(uploaded, "charset", None) or "utf-8",
         max_size=max_size,
         null_value=_view_option(view, "csv_null_value", null_value),
         close_stream=True,
     )
     rows.form = data
     return rows
+
+
+class _RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request is too large.")
+    default_code = "too_large"
+
+
+class _ClosingBoundaryWatcher:
+    """
+    Passes a multipart body to Django's parser and notes whether it holds
+    the closing delimiter, ``--boundary--``, which Django does not check.
+    """
+
+    def __init__(self, stream: IO[bytes], boundary: str):
+        self._stream = stream
+        self._delimiter = b"--" + boundary.encode("ascii", "replace") + b"--"
+        self._tail = b""
+        #: Whether the closing delimiter has been read.
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data and not self.closed:
+            # The delimiter may straddle two reads.
+            window = self._tail + data
+            self.closed = self._delimiter in window
+            self._tail = window[-(len(self._delimiter) - 1) :]
+        return data
 
 
 class CSVMultiPartParser(MultiPartParser):
@@ -524,7 +783,13 @@ class CSVMultiPartParser(MultiPartParser):
     part is parsed as usual.
 
     The view's ``csv_max_file_size`` is enforced while the upload is received,
-    and the optional ``delimiter`` form field chooses the delimiter.
+    and the optional ``delimiter`` and ``charset`` form fields choose the
+    delimiter and the encoding (the file part's own ``charset`` is used
+    otherwise; see :func:`csv_rows_from_upload`).
+
+    A body that ends before the closing boundary (``--boundary--``) is a 400
+    with code ``csv_truncated``: Django's parser would drop the unfinished
+    file part, and the client's rows with it, without a word.
     """
 
     file_field = "file"
@@ -541,20 +806,48 @@ class CSVMultiPartParser(MultiPartParser):
         )
         return [limit, *request.upload_handlers]
 
+    def get_form_encoding(self, encoding: str | None) -> str:
+        """
+        The encoding of the form's field names and values: the request's
+        ``charset``, which must be one of :data:`CSV_ENCODINGS` (Django would
+        hand ``rot13`` or ``idna`` to the decoder).
+        """
+        if not encoding:
+            return settings.DEFAULT_CHARSET
+        try:
+            name = codecs.lookup(encoding).name
+        except (LookupError, TypeError, ValueError):
+            name = None
+        if name not in CSV_ENCODINGS:
+            raise csv_error("encoding", encoding=str(encoding)[:40])
+        return encoding
+
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
         request = parser_context["request"]
         view = parser_context.get("view")
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        encoding = self.get_form_encoding(parser_context.get("encoding"))
         meta = request.META.copy()
         meta["CONTENT_TYPE"] = media_type
         try:
+            boundary = parse_header_parameters(media_type or "")[1].get("boundary") or ""
+            body = _ClosingBoundaryWatcher(stream, boundary)
             parser = DjangoMultiPartParser(
-                meta, stream, self.get_upload_handlers(request, view), encoding
+                meta, body, self.get_upload_handlers(request, view), encoding
             )
             data, files = parser.parse()
         except MultiPartParserError as exc:
             raise exceptions.ParseError(f"Multipart form parse error - {exc}") from exc
+        except RequestDataTooBig as exc:
+            raise _RequestTooLarge(str(exc)) from exc
+        except (SuspiciousOperation, ValueError) as exc:
+            # Too many fields or files, or a Content-Type Django cannot read.
+            raise exceptions.ParseError(f"Multipart form parse error - {exc}") from exc
+        if not body.closed:
+            for _name, uploads in files.lists():
+                for uploaded in uploads:
+                    uploaded.close()
+            raise csv_error("truncated")
         uploaded = files.get(self.file_field)
         if uploaded is None:
             return DataAndFiles(data, files)

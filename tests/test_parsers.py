@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import copy
 import io
 import pickle
@@ -575,3 +576,231 @@ def test_upload_limit_handler_only_counts_its_field():
     assert handler.receive_data_chunk(b"x" * 10, 0) == b"x" * 10
     with pytest.raises(CSVTooLargeError):
         handler.receive_data_chunk(b"x", 10)
+
+
+# Encodings
+
+
+@pytest.mark.parametrize(
+    "charset",
+    [
+        "rot13",
+        "hex",
+        "bz2_codec",
+        "base64",
+        "zlib",
+        "uu",
+        "idna",
+        "punycode",
+        "unicode_escape",
+        "raw_unicode_escape",
+        "undefined",
+        "utf-7",
+        "no-such-codec",
+        "",
+        " ",
+        "utf-8\x00",
+    ],
+)
+def test_only_text_encodings_are_accepted(charset):
+    with pytest.raises(CSVEncodingError) as info:
+        CSVRows(io.BytesIO(b"a\n1\n"), encoding=charset)
+    assert info.value.status_code == 400
+    assert info.value.get_codes() == "csv_encoding"
+
+
+@pytest.mark.parametrize(
+    ("charset", "codec", "name"),
+    [
+        ("latin-1", "latin-1", "José"),
+        ("ISO-8859-1", "latin-1", "José"),
+        ("l1", "latin-1", "José"),
+        ("windows-1252", "cp1252", "José €"),
+        ("iso-8859-15", "iso-8859-15", "José €"),
+        ("UTF8", "utf-8", "José"),
+        ("utf-16", "utf-16", "José"),
+        ("UTF-16BE", "utf-16-be", "José"),
+        ("utf-32", "utf-32", "José"),
+        ("cp932", "cp932", "東京"),
+        ("gb18030", "gb18030", "北京"),
+        (b"latin-1", "latin-1", "José"),
+    ],
+)
+def test_text_encodings_by_any_name(charset, codec, name):
+    data = f"name\n{name}\n".encode(codec)
+    assert rows_of(data, encoding=charset) == [{"name": name}]
+
+
+def test_byte_order_mark_is_dropped_in_utf16_le_too():
+    data = "\ufeffname,note\nx,\ufeffy\n".encode("utf-16-le")
+    rows = CSVRows(io.BytesIO(data), encoding="utf-16-le")
+    assert rows.fieldnames == ["name", "note"]
+    # Only the mark at the very start is dropped.
+    assert list(rows) == [{"name": "x", "note": "\ufeffy"}]
+
+
+def test_utf16_without_byte_order_mark_is_refused_with_a_hint():
+    exc = error_of("name\nx\n".encode("utf-16-le"), encoding="utf-16")
+    assert exc.get_codes() == "csv_encoding"
+    assert "utf-16-le" in str(exc.detail)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bad"),
+    [
+        # Undecodable bytes below 0x80, which surrogateescape cannot carry.
+        ("utf-16-le", b"\x00\xd8"),
+        ("utf-32-le", b"\x00\x00\x11\x00"),
+        ("utf-8", b"\xed\xa0\x80"),
+        ("ascii", b"\xff"),
+        ("cp932", b"\x81"),
+    ],
+)
+def test_undecodable_text_names_its_line_in_any_encoding(encoding, bad):
+    data = "a\nx\n".encode(encoding) + bad + "\ny\n".encode(encoding)
+    exc = error_of(data, encoding=encoding)
+    assert isinstance(exc, CSVEncodingError)
+    assert exc.line == 3
+
+
+def test_nul_character_is_refused_with_its_line():
+    exc = error_of(b"a,b\n1,2\n3,x\x00y\n")
+    assert isinstance(exc, CSVEncodingError)
+    assert exc.get_codes() == "csv_encoding"
+    assert exc.line == 3
+    assert "UTF-16" in str(exc.detail)
+
+
+def test_utf16_sent_as_utf8_is_refused_not_read_as_garbage():
+    exc = error_of("a,b\n1,2\n".encode("utf-16-le"))
+    assert exc.get_codes() == "csv_encoding"
+    assert exc.line == 1
+
+
+class TripleCodec(codecs.Codec):
+    """A test codec whose text is three times longer than its bytes."""
+
+    @staticmethod
+    def decode(data, errors="strict"):
+        return "".join(chr(byte) * 3 for byte in bytes(data)), len(data)
+
+    @staticmethod
+    def encode(text, errors="strict"):
+        return text[::3].encode("latin-1"), len(text)
+
+
+def _find_triple(name):
+    if name != "test_triple":
+        return None
+    return codecs.CodecInfo(
+        TripleCodec.encode,
+        TripleCodec.decode,
+        incrementaldecoder=type(
+            "Decoder",
+            (codecs.IncrementalDecoder,),
+            {"decode": lambda self, data, final=False: TripleCodec.decode(data)[0]},
+        ),
+        name="test_triple",
+    )
+
+
+class TripleCSVRows(CSVRows):
+    allowed_encodings = CSVRows.allowed_encodings | {"test_triple"}
+
+
+@pytest.fixture
+def triple_codec():
+    codecs.register(_find_triple)
+    yield "test_triple"
+    codecs.unregister(_find_triple)
+
+
+def test_the_size_limit_applies_to_the_decoded_text(triple_codec):
+    # 100 bytes become 300 characters: under the byte limit, over the text limit.
+    data = b"a\n" + b"x\n" * 49
+    assert len(TripleCSVRows(io.BytesIO(data), encoding=triple_codec).fieldnames[0]) == 3
+    with pytest.raises(CSVTooLargeError) as info:
+        list(TripleCSVRows(io.BytesIO(data), encoding=triple_codec, max_size=200))
+    assert info.value.status_code == 413
+    assert info.value.get_codes() == "csv_too_large"
+    assert "200 characters" in str(info.value.detail)
+    assert len(list(TripleCSVRows(io.BytesIO(data), encoding=triple_codec, max_size=300))) == 49
+
+
+def test_wide_encodings_count_the_same_limit():
+    data = "a\n" + "x\n" * 100
+    assert len(rows_of(data.encode("utf-32"), encoding="utf-32", max_size=1000)) == 100
+    with pytest.raises(CSVTooLargeError):
+        rows_of(data.encode("utf-32"), encoding="utf-32", max_size=400)
+
+
+# Escaped cells
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [
+        ("'=SUM(A1)", "=SUM(A1)"),
+        ("'+1", "+1"),
+        ("'-1+cmd", "-1+cmd"),
+        ("'@x", "@x"),
+        ('"\'\tx"', "\tx"),
+        ('"\'\rx"', "\rx"),
+        ("''x", "'x"),
+        ("'''", "''"),
+        ("'#N/A", "#N/A"),
+        ("'plain", "'plain"),
+        ("'", "'"),
+        ("-5", "-5"),
+        ("=1", "=1"),
+    ],
+)
+def test_one_escaping_quote_is_removed(cell, value):
+    assert rows_of(f"a,b\n{cell},1\n".encode()) == [{"a": value, "b": "1"}]
+
+
+def test_escaped_null_token_follows_the_views_token():
+    assert rows_of(b"a,b\n'NULL,NULL\n", null_value="NULL") == [{"a": "NULL", "b": None}]
+    assert rows_of(b"a\n'#N/A\n", null_value="NULL") == [{"a": "'#N/A"}]
+
+
+def test_header_names_are_unescaped_too():
+    assert CSVRows(io.BytesIO(b"'=cmd,''q\n")).fieldnames == ["=cmd", "'q"]
+
+
+# Media type parameters
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    [
+        "text/csv; charset=utf-8; charset=rot13",
+        "text/csv; charset=rot13; charset=utf-8",
+        'text/csv; delimiter=";"; delimiter=","',
+    ],
+)
+def test_a_parameter_given_twice_is_refused(media_type):
+    with pytest.raises(CSVError) as info:
+        CSVParser().parse(io.BytesIO(b"a\n1\n"), media_type, {})
+    assert info.value.status_code == 400
+    assert "more than once" in str(info.value.detail)
+
+
+def test_an_unreadable_media_type_is_a_400():
+    with pytest.raises(CSVError) as info:
+        CSVParser().parse(io.BytesIO(b"a\n1\n"), "text/csv; charset*=bogus''utf-8", {})
+    assert info.value.get_codes() == "csv_invalid"
+
+
+def test_upload_charset_from_the_part_or_the_form():
+    content = "name\nJosé\n".encode("latin-1")
+    file = SimpleUploadedFile("data.csv", content, content_type="text/csv")
+    # Django's multipart parser gives the part's charset as bytes.
+    file.charset = b"latin-1"
+    assert list(csv_rows_from_upload(file)) == [{"name": "José"}]
+    file = SimpleUploadedFile("data.csv", content, content_type="text/csv")
+    assert list(csv_rows_from_upload(file, data={"charset": "latin-1"})) == [{"name": "José"}]
+    file = SimpleUploadedFile("data.csv", content, content_type="text/csv")
+    file.charset = b"rot13"
+    with pytest.raises(CSVEncodingError):
+        csv_rows_from_upload(file)
