@@ -8,7 +8,12 @@ formatter, which defends spreadsheets against formula injection.
 
 Cells are written as follows:
 
-* ``None`` is an empty cell;
+* ``None`` is the null token (for :class:`CSVRenderer` the view's
+  ``csv_null_value``, ``#N/A`` by default; for :func:`iter_csv_rows` and
+  :func:`format_csv_cell` their ``null_value`` argument, without which it is
+  an empty cell), which the parser reads back as ``None``;
+* a key the row does not have is an empty cell, which the parser reads back
+  as "not given" (the field is left out of the row);
 * ``True``/``False`` are ``true``/``false``;
 * numbers, dates, times, UUIDs and the like are written as DRF's JSON encoder
   writes them (without the quotes);
@@ -17,10 +22,23 @@ Cells are written as follows:
   ``-``, ``@``, a tab or a carriage return) gets a leading ``'``, which
   spreadsheets show as plain text. Plain numbers such as ``-25.75`` or
   ``+1e3`` are left alone, since a spreadsheet reads them as numbers, not
-  formulas, and escaping them would turn numbers into text.
+  formulas, and escaping them would turn numbers into text; ``-1+cmd`` is
+  not a plain number and is escaped;
+* so that the escaping can be undone, text that starts with ``'`` itself, and
+  text equal to the null token, get a leading ``'`` too (``'x`` is written
+  ``''x``, the text ``#N/A`` is written ``'#N/A``);
+* lone surrogates, which no encoding can write, become U+FFFD.
 
-The escaping is one-way: a file written here and read back by
-:class:`~rest_framework_bulk.parsers.CSVParser` keeps the ``'``.
+Reading a file written here with
+:class:`~rest_framework_bulk.parsers.CSVParser` (same delimiter, same null
+token) gives back the same rows: the parser removes one leading ``'`` where
+this module added it. The one exception is the empty string, which is
+written as an empty cell and so reads back as "not given", like a key the
+row does not have (and a row of nothing else is skipped). Strings that are
+not text cannot make the trip: lone surrogates are written as U+FFFD, and
+the parser refuses a NUL character. ``escape_formulas=False`` writes
+formulas as they are but keeps the other two rules, so its output reads
+back the same way too.
 """
 
 from __future__ import annotations
@@ -36,33 +54,54 @@ from django.utils.http import parse_header_parameters
 from rest_framework.renderers import BaseRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
-from .parsers import CSV_DELIMITERS
+from .parsers import CSV_DELIMITERS, CSV_ESCAPE, CSV_ESCAPED_PREFIXES, DEFAULT_CSV_NULL_VALUE
 
 __all__ = ["CSVRenderer", "escape_formula", "format_csv_cell", "get_csv_header", "iter_csv_rows"]
 
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PREFIXES = tuple(prefix for prefix in CSV_ESCAPED_PREFIXES if prefix != CSV_ESCAPE)
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# A key the row does not have: an empty cell, unlike None.
+_MISSING = object()
 
 
 def escape_formula(text: str) -> str:
     """
-    Prefix ``'`` to text a spreadsheet would otherwise run as a formula.
+    Prefix ``'`` to text a spreadsheet would otherwise run as a formula, and
+    to text that starts with ``'`` (so that the parser can tell them apart).
 
     >>> escape_formula("=HYPERLINK(...)")
     "'=HYPERLINK(...)"
     >>> escape_formula("-25.75")
     '-25.75'
+    >>> escape_formula("'quoted")
+    "''quoted"
     """
-    if text.startswith(_FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
+    if text.startswith(CSV_ESCAPE) or (
+        text.startswith(_FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(text)
+    ):
+        return CSV_ESCAPE + text
     return text
 
 
-def format_csv_cell(value: Any, *, escape_formulas: bool = True) -> str:
-    """The text of one CSV cell for ``value``, escaped against formula injection."""
+def format_csv_cell(
+    value: Any,
+    *,
+    escape_formulas: bool = True,
+    null_value: str | None = None,
+) -> str:
+    """
+    The text of one CSV cell for ``value``, escaped against formula injection.
+
+    ``None`` is ``null_value``, and text equal to ``null_value`` is escaped
+    with a leading ``'`` so that it does not read back as ``None``. Without a
+    ``null_value``, ``None`` is an empty cell, which the parser reads as "not
+    given"; pass the parser's null token (``"#N/A"`` by default) for output
+    that reads back as it was.
+    """
     if value is None:
-        return ""
+        return "" if null_value is None else null_value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -78,7 +117,11 @@ def format_csv_cell(value: Any, *, escape_formulas: bool = True) -> str:
         text = _encoder.encode(value)
     else:
         text = _format_other(value)
-    return escape_formula(text) if escape_formulas else text
+    if null_value and text == null_value:
+        return CSV_ESCAPE + text
+    if escape_formulas:
+        return escape_formula(text)
+    return CSV_ESCAPE + text if text.startswith(CSV_ESCAPE) else text
 
 
 def _format_other(value: Any) -> str:
@@ -107,13 +150,16 @@ def iter_csv_rows(
     encoding: str = "utf-8",
     include_header: bool = True,
     escape_formulas: bool = True,
+    null_value: str | None = None,
 ) -> Iterator[bytes]:
     """
     Yield a CSV file one encoded line at a time: the header (unless
     ``include_header`` is false), then one line per row, with the values of
     ``header``'s keys in that order (missing keys are empty cells, other keys
-    are left out). Lines end with CRLF, as RFC 4180 asks. Pass
-    ``escape_formulas=False`` only for files no spreadsheet will open.
+    are left out). Lines end with CRLF, as RFC 4180 asks. ``None`` is
+    ``null_value``: pass the parser's null token (``"#N/A"`` by default) for
+    a file that reads back as the same rows; without one it is an empty cell.
+    Pass ``escape_formulas=False`` only for files no spreadsheet will open.
 
         response = StreamingHttpResponse(
             iter_csv_rows(queryset.values("sku", "name").iterator(), ["sku", "name"]),
@@ -124,19 +170,29 @@ def iter_csv_rows(
     delimiter = CSV_DELIMITERS.get(delimiter, delimiter)
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
 
+    def cell(value: Any) -> str:
+        if value is _MISSING:
+            return ""
+        return format_csv_cell(value, escape_formulas=escape_formulas, null_value=null_value)
+
     def line(cells: Iterable[Any]) -> bytes:
-        writer.writerow([format_csv_cell(cell, escape_formulas=escape_formulas) for cell in cells])
+        writer.writerow([cell(value) for value in cells])
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
-        return text.encode(encoding)
+        try:
+            return text.encode(encoding)
+        except UnicodeEncodeError:
+            # Text holding lone surrogates (which can reach a response from
+            # a client's own invalid JSON) is not text any encoding can write.
+            return _SURROGATE.sub("\ufffd", text).encode(encoding)
 
     if include_header:
         yield line(header)
     for row in rows:
         if not isinstance(row, Mapping):
             row = {"value": row}
-        yield line(row.get(key) for key in header)
+        yield line(row.get(key, _MISSING) for key in header)
 
 
 class CSVRenderer(BaseRenderer):
@@ -157,6 +213,11 @@ class CSVRenderer(BaseRenderer):
     ``csv_header`` (or ``get_renderer_context()`` returns one) to choose and
     order the columns. A client may ask for another delimiter with
     ``Accept: text/csv; delimiter=";"`` (``,`` ``;`` ``|`` or ``tab``).
+
+    ``None`` is written as the view's null token (``csv_null_value`` or
+    ``get_csv_null_value()``, as :class:`~rest_framework_bulk.parsers.CSVParser`
+    reads it; ``#N/A`` by default), so that the output can be sent back as it
+    is. See the module's documentation for the exact rules.
     """
 
     media_type = "text/csv"
@@ -166,6 +227,8 @@ class CSVRenderer(BaseRenderer):
     results_keys = ("results", "items")
     #: Set to False only if no spreadsheet will ever open the output.
     escape_formulas = True
+    #: The text written for ``None`` when the view names none.
+    null_value: str | None = DEFAULT_CSV_NULL_VALUE
 
     def render(
         self, data: Any, accepted_media_type: str | None = None, renderer_context=None
@@ -184,6 +247,7 @@ class CSVRenderer(BaseRenderer):
             delimiter=delimiter,
             encoding=self.charset,
             escape_formulas=self.escape_formulas,
+            null_value=self.get_null_value(renderer_context),
         )
         return b"".join(lines)
 
@@ -211,8 +275,20 @@ class CSVRenderer(BaseRenderer):
 
     def get_delimiter(self, accepted_media_type: str | None) -> str:
         """The delimiter the client asked for in ``Accept``, if supported, else ``delimiter``."""
-        params = parse_header_parameters(accepted_media_type or "")[1]
+        try:
+            params = parse_header_parameters(accepted_media_type or "")[1]
+        except ValueError:
+            params = {}
         return CSV_DELIMITERS.get(params.get("delimiter", ""), self.delimiter)
+
+    def get_null_value(self, renderer_context: Mapping[str, Any]) -> str | None:
+        """The text for ``None``: the context's or view's ``csv_null_value``, else ``null_value``."""
+        if renderer_context.get("csv_null_value") is not None:
+            return renderer_context["csv_null_value"]
+        view = renderer_context.get("view")
+        getter = getattr(view, "get_csv_null_value", None)
+        value = getter() if callable(getter) else getattr(view, "csv_null_value", None)
+        return self.null_value if value is None else value
 
     def _context_value(self, name: str, renderer_context: Mapping[str, Any]) -> Any:
         if renderer_context.get(name) is not None:

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 from django.http import StreamingHttpResponse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
@@ -38,7 +40,8 @@ def read(text: str) -> list[list[str]]:
 
 def test_list_of_dicts_with_union_header_in_first_seen_order():
     text = render([{"b": 1, "a": 2}, {"a": 3, "c": 4}, {"d": None}])
-    assert text == "b,a,c,d\r\n1,2,,\r\n,3,4,\r\n,,,\r\n"
+    # A missing key is an empty cell; None is the null token.
+    assert text == "b,a,c,d\r\n1,2,,\r\n,3,4,\r\n,,,#N/A\r\n"
 
 
 def test_cell_formats():
@@ -60,7 +63,7 @@ def test_cell_formats():
     [header, values] = read(render([row]))
     assert header == list(row)
     assert dict(zip(header, values)) == {
-        "none": "",
+        "none": "#N/A",
         "true": "true",
         "false": "false",
         "int": "-3",
@@ -169,6 +172,122 @@ def test_output_round_trips_through_the_parser():
         parsed = list(CSVRows(io.BytesIO(data), delimiter=delimiter))
         assert parsed == rows
         assert [row.line for row in parsed] == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        (None, "#N/A"),
+        ("#N/A", "'#N/A"),
+        ("'x", "''x"),
+        ("'", "''"),
+        ("=1", "'=1"),
+        ("-5", "-5"),
+        ("-1+cmd", "'-1+cmd"),
+        ("", ""),
+    ],
+)
+def test_cells_that_need_escaping_to_read_back(value, cell):
+    assert format_csv_cell(value, null_value="#N/A") == cell
+    parsed = list(CSVRows(io.BytesIO(f"a,b\n{cell},1\n".encode())))
+    assert parsed == [{"a": value, "b": "1"} if value != "" else {"b": "1"}]
+
+
+def test_without_a_null_value_none_is_an_empty_cell():
+    assert format_csv_cell(None) == ""
+    assert format_csv_cell("#N/A") == "#N/A"
+    assert list(iter_csv_rows([{"a": None}], ["a"])) == [b"a\r\n", b'""\r\n']
+    assert list(iter_csv_rows([{"a": None}], ["a"], null_value="NULL")) == [b"a\r\n", b"NULL\r\n"]
+
+
+def test_quote_and_null_token_are_escaped_even_without_formula_escaping():
+    assert format_csv_cell("=1", escape_formulas=False, null_value="#N/A") == "=1"
+    assert format_csv_cell("'=1", escape_formulas=False, null_value="#N/A") == "''=1"
+    assert format_csv_cell("#N/A", escape_formulas=False, null_value="#N/A") == "'#N/A"
+
+
+def test_null_token_of_the_view():
+    class View:
+        def get_csv_null_value(self):
+            return "NULL"
+
+    assert (
+        render([{"a": None, "b": "NULL", "c": "#N/A"}], view=View())
+        == "a,b,c\r\nNULL,'NULL,#N/A\r\n"
+    )
+    assert render([{"a": None}], csv_null_value="-") == "a\r\n-\r\n"
+
+
+def test_lone_surrogates_are_written_as_replacement_characters():
+    assert render([{"a": "x\ud800y"}]) == "a\r\nx\ufffdy\r\n"
+    with pytest.raises(UnicodeEncodeError):
+        # Other text an encoding cannot hold is still an error of the caller's.
+        list(iter_csv_rows([{"a": "東京"}], ["a"], encoding="latin-1"))
+
+
+# Any text but NUL (which the parser refuses); st.text() leaves out surrogates.
+_TEXT = st.text(
+    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12
+)
+_EDGY = st.sampled_from(
+    [
+        "",
+        "'",
+        "''",
+        "#N/A",
+        "'#N/A",
+        "NULL",
+        "-",
+        "-5",
+        "+1e3",
+        "-1+cmd",
+        "=1",
+        "@a",
+        "\t",
+        "\r",
+        "\r\n",
+        '"',
+        ",",
+        ";",
+        "|",
+        "\ufeff",
+        " ",
+    ]
+)
+_NAME = st.one_of(_EDGY, _TEXT).filter(
+    lambda name: name and name == name.strip() and not name.startswith("\ufeff")
+)
+
+
+@st.composite
+def _table(draw):
+    header = draw(st.lists(_NAME, min_size=1, max_size=5, unique=True))
+    value = st.one_of(st.none(), _EDGY, _TEXT)
+    rows = draw(st.lists(st.fixed_dictionaries({name: value for name in header}), max_size=5))
+    return header, rows
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+@given(
+    table=_table(),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    null_value=st.sampled_from(["#N/A", "NULL", "-"]),
+    escape_formulas=st.booleans(),
+)
+def test_rendered_rows_read_back_as_the_same_rows(table, delimiter, null_value, escape_formulas):
+    header, rows = table
+    renderer = CSVRenderer()
+    renderer.escape_formulas = escape_formulas
+    accepted = (
+        "text/csv; delimiter=tab" if delimiter == "\t" else f'text/csv; delimiter="{delimiter}"'
+    )
+    data = renderer.render(rows, accepted, {"csv_header": header, "csv_null_value": null_value})
+    parsed = CSVRows(io.BytesIO(data), delimiter=delimiter, null_value=null_value)
+    assert parsed.fieldnames == header
+    # The one exception: "" is an empty cell, read back as "not given"; a row
+    # of nothing but is skipped.
+    expected = [{k: v for k, v in row.items() if v != ""} for row in rows]
+    assert list(parsed) == [row for row in expected if row]
 
 
 def test_iter_csv_rows_yields_one_line_at_a_time_lazily():
