@@ -398,7 +398,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     @staticmethod
     def csv_result_row(entry: dict) -> dict:
-        return {
+        row = {
             "index": entry["index"],
             "line": entry.get("line"),
             "status": entry["status"],
@@ -406,4 +406,6 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             "code": entry.get("code"),
             "error": describe(entry["detail"]) if entry.get("detail") is not None else None,
         }
+        # Empty cells, not the null token: these are results, not data.
+        return {key: "" if value is None else value for key, value in row.items()}
 

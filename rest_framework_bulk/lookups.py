@@ -59,7 +59,9 @@ def get_model_field(model, lookup_field: str) -> models.Field:
         ) from None
 
 
-def lookup_values(items: Sequence, lookup_field: str, model_field: models.Field, *, scalars: bool = False):
+def lookup_values(
+    items: Sequence, lookup_field: str, model_field: models.Field, *, scalars: bool = False, start: int = 0
+):
     """Read and convert each item's lookup value.
 
     Returns ``(values, errors)``; ``values[i]`` is ``None`` where item ``i`` is
@@ -69,7 +71,7 @@ def lookup_values(items: Sequence, lookup_field: str, model_field: models.Field,
     values: list[Any] = []
     errors: list[ItemError] = []
     seen: dict[Any, int] = {}
-    for index, item in enumerate(items):
+    for index, item in enumerate(items, start):
         if isinstance(item, dict):
             raw = item.get(lookup_field)
             if raw is None:

@@ -376,9 +376,7 @@ class BulkOperation:
         filtered = self.view.filter_queryset(queryset)
         field = self.upsert_field
         model_field = lookups.get_model_field(queryset.model, field)
-        values, errors = lookups.lookup_values(items, field, model_field)
-        for error in errors:
-            error.index += start
+        values, errors = lookups.lookup_values(items, field, model_field, start=start)
         found = lookups.fetch(filtered, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS)
         existing = [i for i, value in enumerate(values) if value is not None and value in found]
         new = [i for i, value in enumerate(values) if value is not None and value not in found]
@@ -535,9 +533,7 @@ class BulkOperation:
         """Targets lined up with ``items`` (``None`` where not found) and the errors."""
         lookup_field = self.lookup_field()
         model_field = lookups.get_model_field(queryset.model, lookup_field)
-        values, errors = lookups.lookup_values(items, lookup_field, model_field, scalars=scalars)
-        for error in errors:
-            error.index += start
+        values, errors = lookups.lookup_values(items, lookup_field, model_field, scalars=scalars, start=start)
         if scalars and not self.needs_objects():
             # Nothing will look at the rows but their keys.
             queryset = queryset.select_related(None).only(*{queryset.model._meta.pk.attname, model_field.attname})

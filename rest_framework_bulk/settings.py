@@ -56,6 +56,9 @@ DEFAULTS = {
     # Most ids of each kind (created, updated, deleted) kept in a job's result
     # summary (the successful result file has all).
     "JOB_MAX_IDS": 10_000,
+    # Most ids of each kind shown in a job's status reply; the result files
+    # have all.
+    "JOB_STATUS_MAX_IDS": 100,
     # Items a job validates, writes and checkpoints at a time. A lenient job
     # commits once per batch; a worker that dies loses at most one batch,
     # which the next worker runs again from the start.

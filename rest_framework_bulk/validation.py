@@ -198,7 +198,13 @@ class BatchValidation:
                 return empty
             if value is None:
                 return None
-            return field.to_internal_value(value)
+            value = field.to_internal_value(value)
+            # A number its own field refuses (2**70 beyond max_value) never
+            # reaches the batch's query, where the driver could choke on it.
+            for validator in field.validators:
+                if isinstance(validator, (MinValueValidator, MaxValueValidator)):
+                    validator(value)
+            return value
         except (SkipField, Exception):
             return empty
 
@@ -371,7 +377,7 @@ class PrefetchedQuerySet:
                 for *values, pk in rows:
                     normal = tuple(_normalise(value, vendor) for value in values)
                     existing.setdefault(normal, set()).add(pk)
-            except (TypeError, ValueError, DjangoValidationError):
+            except (TypeError, ValueError, ArithmeticError, DjangoValidationError):
                 # A value the database cannot compare: leave it to the real query.
                 for key in chunk:
                     claims.pop(tuple(_normalise(value, vendor) for value in key), None)

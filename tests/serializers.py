@@ -4,7 +4,20 @@ from rest_framework import serializers
 
 from rest_framework_bulk import BulkListSerializer, BulkSerializerMixin
 
-from .models import Account, Article, Book, Checked, Document, Item, Note, Record, Shelf, SimpleModel, Tag, Task
+from .models import (
+    Account,
+    Article,
+    Book,
+    Checked,
+    Document,
+    Item,
+    Note,
+    Record,
+    Shelf,
+    SimpleModel,
+    Tag,
+    Task,
+)
 
 
 class SimpleSerializer(BulkSerializerMixin, serializers.ModelSerializer):

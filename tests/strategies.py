@@ -230,16 +230,16 @@ def csv_rows(rows: list[dict]) -> list[dict]:
     return parsed
 
 
+# Codecs that are not text encodings (rot13, hex, base64) are left out here:
+# with a query string, Django's WSGIRequest decodes it with the body's
+# charset while it is being built, before any view runs. The CSV tests send
+# them without a query string.
 CHARSETS = [
     "utf-8",
     "UTF-8",
     "latin-1",
     "utf-16",
     "ascii",
-    "rot13",
-    "hex",
-    "bz2_codec",
-    "base64",
     "nonsense",
     "utf-8-sig",
     "",

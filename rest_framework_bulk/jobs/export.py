@@ -146,8 +146,8 @@ class Export:
         values = []
         for raw in raw_ids:
             try:
-                values.append(model_field.to_python(raw))
-            except Exception:
+                values.append(lookups.convert(model_field, raw))
+            except ValueError:
                 values.append(None)
         found = lookups.fetch(
             self.queryset, model_field, values, batch_size=len(values), lock_rows=False
