@@ -17,6 +17,7 @@ from django.db.models.deletion import Collector
 from django.http import QueryDict
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, mixins, status
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -122,6 +123,19 @@ class BulkOperationMixin(BulkErrorsMixin):
 
     def get_bulk_operation_class(self):
         return self.bulk_operation_class
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method not in SAFE_METHODS and "dry_run" in request.query_params:
+            # A dry run must never write: refuse it where DRF's own code
+            # (one object, a detail route) would ignore the flag.
+            if request.method == "POST":
+                request.data  # noqa: B018 - parse now, to tell one object from a list
+            if parse_flag(request, "dry_run") and not self.is_bulk_request():
+                raise RequestError(
+                    _("`dry_run` applies to bulk requests only; this request would write."),
+                    "dry_run_not_supported",
+                )
 
     def is_bulk_request(self) -> bool:
         """A request on the list route that writes a list (or tried to).

@@ -671,3 +671,26 @@ def test_multipart_without_a_file_part_is_refused(api):
     assert_refused(response, "csv_no_file")
     assert_refused(api.post(BULK, data={}, format="multipart"), "csv_no_file")
     assert Item.objects.count() == 0
+
+
+@pytest.mark.parametrize("query", ["dry_run=1", "dry_run=maybe"])
+def test_dry_run_where_drf_would_write_is_refused(api, query):
+    account = AccountFactory()
+    item = ItemFactory(account=account, name="kept")
+    one = {"account": account.pk, "sku": "N1", "ref": "r", "name": "n"}
+    code = "dry_run_not_supported" if query == "dry_run=1" else "invalid_flag"
+    assert_refused(api.post(f"{ITEMS}?{query}", data=json.dumps(one), content_type="application/json"), code)
+    response = api.patch(f"{ITEMS}{item.pk}/?{query}", data=json.dumps({"name": "changed"}), content_type="application/json")
+    assert_refused(response, code)
+    assert_refused(api.delete(f"{ITEMS}{item.pk}/?{query}"), code)
+    item.refresh_from_db()
+    assert item.name == "kept"
+    assert Item.objects.count() == 1
+
+
+def test_dry_run_off_on_a_single_object_writes(api):
+    account = AccountFactory()
+    one = {"account": account.pk, "sku": "N1", "ref": "r", "name": "n"}
+    response = api.post(f"{ITEMS}?dry_run=0", data=json.dumps(one), content_type="application/json")
+    assert response.status_code == 201
+    assert Item.objects.count() == 1
