@@ -1,9 +1,8 @@
 """
-Export jobs: a bulk GET too large to answer at once.
+Export jobs: a bulk GET answered later, as result files.
 
-A GET on ``/bulk/`` with more ids than the view's retrieve threshold
-(``RETRIEVE_ASYNC_THRESHOLD``), or with filters matching more objects than
-that, or with ``Prefer: respond-async``, becomes a ``retrieve`` job. The job
+A GET on ``/bulk/`` with ``Prefer: respond-async`` becomes a ``retrieve``
+job (without it, a GET answers at once, or says how to narrow it). The job
 keeps what was asked, never the rows: the ids (its input file) or the
 body's filters (``options["export"]``; the query-string filters are in the
 stored request, which the rebuilt view reads again).
