@@ -356,7 +356,8 @@ class BulkOperation:
         serializer.lenient = self.lenient
         serializer.bulk_in_transaction = True
         version = self.version
-        serializer.bulk_version_field = version.name if version is not None else None
+        # The view's answer wins over the serializer's Meta, "no version" too.
+        serializer.bulk_version_field = version.name if version is not None else ""
         serializer.bulk_version_required = self.version_required
         return serializer
 

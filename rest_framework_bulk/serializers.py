@@ -103,7 +103,8 @@ class BulkListSerializer(ListSerializer):
     #: on error; ``save()`` then needs no savepoint of its own.
     bulk_in_transaction = False
     #: The name of the version field; ``None`` reads the child's
-    #: ``Meta.bulk_version_field``. A view sets it from ``get_bulk_version_field()``.
+    #: ``Meta.bulk_version_field``, ``""`` turns checks off. A view sets it
+    #: from ``get_bulk_version_field()``.
     bulk_version_field: str | None = None
     #: Refuse updates whose item carries no version (428 ``version_required``).
     bulk_version_required = False
@@ -140,7 +141,9 @@ class BulkListSerializer(ListSerializer):
     @property
     def version(self) -> VersionField | None:
         """The version field the items are checked against, if any."""
-        name = self.bulk_version_field or getattr(getattr(self.child, "Meta", None), "bulk_version_field", None)
+        name = self.bulk_version_field
+        if name is None:
+            name = getattr(getattr(self.child, "Meta", None), "bulk_version_field", None)
         if not name or self.model is None:
             return None
         cached = getattr(self, "_version", None)
