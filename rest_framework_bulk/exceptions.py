@@ -35,15 +35,20 @@ from rest_framework.exceptions import APIException, ErrorDetail
 STATUS_BY_CODE = {
     "permission_denied": status.HTTP_403_FORBIDDEN,
     "not_authenticated": status.HTTP_401_UNAUTHORIZED,
+    "version_required": status.HTTP_428_PRECONDITION_REQUIRED,
     "conflict": status.HTTP_409_CONFLICT,
     "protected": status.HTTP_409_CONFLICT,
+    "version_conflict": status.HTTP_409_CONFLICT,
 }
+
+#: ``ItemError.current_version`` when the error is not about versions.
+NO_VERSION = object()
 
 
 class ItemError:
     """What went wrong with one item."""
 
-    __slots__ = ("index", "code", "detail", "lookup", "codes", "line")
+    __slots__ = ("index", "code", "detail", "lookup", "codes", "line", "current_version")
 
     def __init__(
         self,
@@ -54,6 +59,7 @@ class ItemError:
         lookup: Any = None,
         codes: Any = None,
         line: int | None = None,
+        current_version: Any = NO_VERSION,
     ):
         self.index = index
         self.code = code
@@ -61,6 +67,8 @@ class ItemError:
         self.lookup = lookup
         self.codes = codes
         self.line = line
+        # The row's version now, for a `version_conflict` (None: the row is gone).
+        self.current_version = current_version
 
     def as_dict(self) -> dict:
         data: dict[str, Any] = {"index": self.index}
@@ -72,6 +80,8 @@ class ItemError:
         data["detail"] = self.detail
         if self.codes is not None:
             data["codes"] = self.codes
+        if self.current_version is not NO_VERSION:
+            data["current_version"] = self.current_version
         return data
 
     def __repr__(self) -> str:

@@ -121,6 +121,13 @@ class BulkOperationMixin(BulkErrorsMixin):
     #: ``save()`` per item, ``False`` always writes in batches.
     bulk_save_per_item = None
 
+    #: The model field holding each row's version (an integer, or an
+    #: ``auto_now`` timestamp); ``None`` reads the serializer's
+    #: ``Meta.bulk_version_field``. See ``get_bulk_version_field()``.
+    bulk_version_field: str | None = None
+    #: Refuse update and delete items that carry no version (428).
+    bulk_version_required = False
+
     def get_bulk_operation_class(self):
         return self.bulk_operation_class
 
@@ -136,6 +143,26 @@ class BulkOperationMixin(BulkErrorsMixin):
                     _("`dry_run` applies to bulk requests only; this request would write."),
                     "dry_run_not_supported",
                 )
+
+    def get_bulk_version_field(self) -> str | None:
+        """The name of the field that versions each row, or ``None`` for no checks.
+
+        Items of updates and deletes may then carry the version they read
+        under that name; an item whose row has moved on fails with
+        ``version_conflict``. You may want to override this to version only
+        some requests::
+
+            def get_bulk_version_field(self):
+                return "version" if self.request.method != "DELETE" else None
+        """
+        if self.bulk_version_field:
+            return self.bulk_version_field
+        meta = getattr(self.get_serializer_class(), "Meta", None)
+        return getattr(meta, "bulk_version_field", None)
+
+    def get_bulk_version_required(self) -> bool:
+        """Whether every update and delete item must carry its version (428 if not)."""
+        return self.bulk_version_required
 
     def is_bulk_request(self) -> bool:
         """A request on the list route that writes a list (or tried to).

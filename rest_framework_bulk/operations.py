@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError, models, router, transaction
 from django.db.models import ProtectedError, RestrictedError
@@ -33,9 +33,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.serializers import LIST_SERIALIZER_KWARGS
 
 from . import lookups
-from .exceptions import BulkError, ItemError, RequestError, TooManyItems
+from .exceptions import NO_VERSION, BulkError, ItemError, RequestError, TooManyItems
 from .serializers import BulkListSerializer
 from .settings import api_settings
+from .versions import VersionField, get_version_field
 from .writers import is_transient_error
 
 try:  # Django 4.2+
@@ -56,10 +57,23 @@ DONE = {CREATE: "created", UPDATE: "updated", PARTIAL_UPDATE: "updated", DESTROY
 class ItemResult:
     """The outcome of one item."""
 
-    __slots__ = ("index", "status", "pk", "lookup", "code", "detail", "codes", "instance")
+    __slots__ = ("index", "status", "pk", "lookup", "code", "detail", "codes", "instance", "current_version")
 
-    def __init__(self, index, status, *, pk=None, lookup=None, code=None, detail=None, codes=None, instance=None):
+    def __init__(
+        self,
+        index,
+        status,
+        *,
+        pk=None,
+        lookup=None,
+        code=None,
+        detail=None,
+        codes=None,
+        instance=None,
+        current_version=NO_VERSION,
+    ):
         self.index = index
+        self.current_version = current_version
         self.status = status
         self.pk = pk
         self.lookup = lookup
@@ -83,6 +97,8 @@ class ItemResult:
             data["detail"] = self.detail
             if self.codes is not None:
                 data["codes"] = self.codes
+        if self.current_version is not NO_VERSION:
+            data["current_version"] = self.current_version
         return data
 
 
@@ -95,15 +111,28 @@ class BulkResult:
         self.dry_run = dry_run
         self.serializer = serializer
         self.items: list[ItemResult] = []
+        #: The view's version field; written items then report their new version.
+        self.version: VersionField | None = None
 
     def add_error(self, error: ItemError) -> None:
         status = "invalid" if error.code in ("invalid", "invalid_lookup", "missing_lookup", "duplicate_lookup") else error.code
         self.items.append(
-            ItemResult(error.index, status, lookup=error.lookup, code=error.code, detail=error.detail, codes=error.codes)
+            ItemResult(
+                error.index,
+                status,
+                lookup=error.lookup,
+                code=error.code,
+                detail=error.detail,
+                codes=error.codes,
+                current_version=error.current_version,
+            )
         )
 
     def add_done(self, index: int, instance: models.Model, status: str) -> None:
-        self.items.append(ItemResult(index, status, pk=instance.pk, instance=instance))
+        current = NO_VERSION
+        if self.version is not None:
+            current = self.version.represent(getattr(instance, self.version.attname))
+        self.items.append(ItemResult(index, status, pk=instance.pk, instance=instance, current_version=current))
 
     def sort(self) -> None:
         self.items.sort(key=lambda item: item.index)
@@ -326,7 +355,36 @@ class BulkOperation:
             serializer = BulkListSerializer(*args, child=child, **list_kwargs)
         serializer.lenient = self.lenient
         serializer.bulk_in_transaction = True
+        version = self.version
+        # The view's answer wins over the serializer's Meta, "no version" too.
+        serializer.bulk_version_field = version.name if version is not None else ""
+        serializer.bulk_version_required = self.version_required
         return serializer
+
+    @property
+    def version(self) -> VersionField | None:
+        """The view's version field (``get_bulk_version_field()``), if any."""
+        if not hasattr(self, "_version"):
+            name = get_version_field(self.view)
+            self._version = VersionField(self.view.get_queryset().model, name) if name else None
+        return self._version
+
+    @property
+    def version_required(self) -> bool:
+        """Whether every update and delete item must carry a version."""
+        hook = getattr(self.view, "get_bulk_version_required", None)
+        required = bool(hook()) if hook is not None else False
+        if required and self.version is None:
+            raise ImproperlyConfigured(
+                f"'{type(self.view).__name__}' requires a version on every item but names no version "
+                "field. Set `bulk_version_field` on the view or `Meta.bulk_version_field` on the serializer."
+            )
+        return required
+
+    def new_result(self, action: str, total: int) -> BulkResult:
+        result = BulkResult(action, total, dry_run=self.dry_run)
+        result.version = self.version
+        return result
 
     def lookup_field(self) -> str:
         serializer_class = self.view.get_serializer_class()
@@ -337,14 +395,15 @@ class BulkOperation:
     def create(self, items: list, start: int) -> BulkResult:
         serializer = self.get_serializer(data=items)
         serializer.bulk_indexes = [start + index for index in range(len(items))]
-        result = BulkResult(CREATE, len(items), dry_run=self.dry_run, serializer=serializer)
+        result = self.new_result(CREATE, len(items))
+        result.serializer = serializer
         self.validate(serializer, result)
         self.save(serializer, result, self.view.perform_bulk_create, CREATE)
         return result
 
     def update(self, items: list, start: int, queryset, *, partial: bool) -> BulkResult:
         action = PARTIAL_UPDATE if partial else UPDATE
-        result = BulkResult(action, len(items), dry_run=self.dry_run)
+        result = self.new_result(action, len(items))
         filtered = self.view.filter_queryset(queryset)
         targets, errors = self.find(items, start, filtered, scalars=False)
         for error in errors:
@@ -372,7 +431,7 @@ class BulkOperation:
         out of scope is never updated: creating its twin fails validation or
         the database's unique constraint instead, and that item is reported.
         """
-        result = BulkResult(UPSERT, len(items), dry_run=self.dry_run)
+        result = self.new_result(UPSERT, len(items))
         filtered = self.view.filter_queryset(queryset)
         field = self.upsert_field
         model_field = lookups.get_model_field(queryset.model, field)
@@ -384,6 +443,13 @@ class BulkOperation:
             [found[values[i]] for i in existing], [start + i for i in existing], [values[i] for i in existing]
         )
         errors.extend(denied)
+        version = self.version
+        if version is not None:
+            # A version names a row the client read: if it is gone, do not
+            # bring it back.
+            gone = [i for i in new if version.sent(items[i]) not in (None, "")]
+            errors.extend(version.conflict(start + i, None, lookup=lookups.display(values[i])) for i in gone)
+            new = [i for i in new if i not in gone]
         refused = {error.index for error in denied}
         existing = [i for i in existing if start + i not in refused]
         for error in errors:
@@ -412,7 +478,7 @@ class BulkOperation:
         the filtered queryset itself when there is no body. An empty list
         names nothing and deletes nothing.
         """
-        result = BulkResult(DESTROY, len(items or ()), dry_run=self.dry_run)
+        result = self.new_result(DESTROY, len(items or ()))
         filtered = self.view.filter_queryset(queryset)
         if items is not None:
             if not items:
@@ -424,7 +490,14 @@ class BulkOperation:
                 raise RequestError(
                     _("This view does not allow these objects to be deleted in bulk."), "bulk_destroy_not_allowed"
                 )
+            errors.extend(self.check_versions(items, start, targets))
         else:
+            if self.version is not None and self.version_required:
+                raise RequestError(
+                    _("This view requires a version on every item: name the objects to delete in the body."),
+                    "version_required",
+                    status.HTTP_428_PRECONDITION_REQUIRED,
+                )
             if not self.view.allow_bulk_destroy(queryset, filtered):
                 raise RequestError(
                     _(
@@ -456,6 +529,14 @@ class BulkOperation:
             for index, target in doomed:
                 result.add_done(index, target, "would_delete")
             return result
+        if doomed and items is not None and self.version is not None:
+            stale = self.claim_versions(items, start, doomed, queryset.db)
+            for error in stale:
+                result.add_error(error)
+            if stale and not self.lenient:
+                raise BulkError([*errors, *stale], result.total)
+            refused_indexes = {error.index for error in stale}
+            doomed = [(index, target) for index, target in doomed if index not in refused_indexes]
         if doomed:
             pks = {index: target.pk for index, target in doomed}
             refused = self.delete(queryset, doomed)
@@ -519,6 +600,46 @@ class BulkOperation:
             )
         return errors
 
+    def check_versions(self, items: list, start: int, targets: list) -> list[ItemError]:
+        """A ``version_conflict`` (or ``version_required``) for each item of a delete at fault."""
+        version = self.version
+        if version is None:
+            return []
+        required = self.version_required
+        attname = lookups.get_model_field(version.model, self.lookup_field()).attname
+        errors = []
+        for index, (item, target) in enumerate(zip(items, targets)):
+            if target is None:
+                continue
+            lookup = lookups.display(getattr(target, attname))
+            error = version.check(start + index, item, target, required=required, lookup=lookup)
+            if error is not None:
+                errors.append(error)
+        return errors
+
+    def claim_versions(self, items: list, start: int, doomed: list, using: str) -> list[ItemError]:
+        """Lock the rows about to be deleted at the versions their items carry.
+
+        Without row locks (``LOCK_ROWS`` off) another request may have
+        written them since they were read: those items fail.
+        """
+        version = self.version
+        claimed = [(index, target) for index, target in doomed if version.sent(items[index - start]) not in (None, "")]
+        if not claimed:
+            return []
+        expected = {target.pk: getattr(target, version.attname) for _, target in claimed}
+        stale = version.claim([target for _, target in claimed], expected, using, batch_size=self.batch_size)
+        positions = {target.pk: index for index, target in claimed}
+        return [
+            version.conflict(
+                positions[obj.pk],
+                current,
+                lookup=lookups.display(obj.pk),
+                sent=version.represent(expected[obj.pk]),
+            )
+            for obj, current in stale
+        ]
+
     def objects_to_delete(self, queryset, doomed: list) -> models.QuerySet:
         model = queryset.model
         objects = model._base_manager.db_manager(queryset.db).filter(pk__in=[target.pk for _, target in doomed])
@@ -536,7 +657,10 @@ class BulkOperation:
         values, errors = lookups.lookup_values(items, lookup_field, model_field, scalars=scalars, start=start)
         if scalars and not self.needs_objects():
             # Nothing will look at the rows but their keys.
-            queryset = queryset.select_related(None).only(*{queryset.model._meta.pk.attname, model_field.attname})
+            names = {queryset.model._meta.pk.attname, model_field.attname}
+            if self.version is not None:
+                names.add(self.version.attname)
+            queryset = queryset.select_related(None).only(*names)
         found = lookups.fetch(
             queryset, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
         )

@@ -47,6 +47,7 @@ from . import lookups, writers
 from .exceptions import BulkError, ItemError
 from .settings import api_settings
 from .validation import BatchValidation, chunks, prefetch, unique_constraint_validators
+from .versions import StaleVersion, VersionField
 
 __all__ = ["BulkListSerializer", "BulkSerializerMixin"]
 
@@ -101,12 +102,20 @@ class BulkListSerializer(ListSerializer):
     #: Set when the caller already holds a transaction that it rolls back
     #: on error; ``save()`` then needs no savepoint of its own.
     bulk_in_transaction = False
+    #: The name of the version field; ``None`` reads the child's
+    #: ``Meta.bulk_version_field``, ``""`` turns checks off. A view sets it
+    #: from ``get_bulk_version_field()``.
+    bulk_version_field: str | None = None
+    #: Refuse updates whose item carries no version (428 ``version_required``).
+    bulk_version_required = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.item_errors: list[ItemError] = []
         self.validated_indexes: list[int] = []
         self.saved: list[tuple[int, models.Model, str]] = []
+        # The version of each row as read, by primary key, for the writes.
+        self.expected_versions: dict = {}
 
     # Settings -----------------------------------------------------------
 
@@ -128,6 +137,19 @@ class BulkListSerializer(ListSerializer):
 
     def position(self, index: int) -> int:
         return self.bulk_indexes[index] if self.bulk_indexes is not None else index
+
+    @property
+    def version(self) -> VersionField | None:
+        """The version field the items are checked against, if any."""
+        name = self.bulk_version_field
+        if name is None:
+            name = getattr(getattr(self.child, "Meta", None), "bulk_version_field", None)
+        if not name or self.model is None:
+            return None
+        cached = getattr(self, "_version", None)
+        if cached is None or cached.name != name:
+            cached = self._version = VersionField(self.model, name)
+        return cached
 
     # Validation ---------------------------------------------------------
 
@@ -166,6 +188,7 @@ class BulkListSerializer(ListSerializer):
             child.validators = [*child.validators, *extra]
         failed = {error.index for error in self.item_errors}
         batch = BatchValidation(child, data, targets, self.batch_size)
+        version = self.version if targets is not None else None
 
         ret = []
         self.validated_indexes = []
@@ -173,6 +196,15 @@ class BulkListSerializer(ListSerializer):
             if index in failed:
                 continue
             instance = targets[index] if targets is not None else None
+            if version is not None and instance is not None:
+                # Checked before validation: a stale item is not written at all.
+                lookup = lookups.display(getattr(instance, attname)) if attname else None
+                error = version.check(
+                    self.position(index), item, instance, required=self.bulk_version_required, lookup=lookup
+                )
+                if error is not None:
+                    self.item_errors.append(error)
+                    continue
             child.instance = instance
             child.initial_data = item
             child._bulk_lookup = (lookup_field, getattr(instance, attname)) if attname and instance else None
@@ -306,10 +338,16 @@ class BulkListSerializer(ListSerializer):
     def update(self, instances: list, validated_data: list[dict]) -> list:
         """Update ``instances`` (lined up with ``validated_data``)."""
         entries = list(zip(self.validated_indexes, validated_data, instances))
+        version = self.version
+        if version is not None:
+            # The client's value is what it read, never the version to store.
+            for _index, attrs, instance in entries:
+                attrs.pop(version.name, None)
+                self.expected_versions[instance.pk] = getattr(instance, version.attname)
         if not self.can_write_in_batches("update", validated_data):
             return self.write_per_item(
                 [(index, attrs) for index, attrs, _ in entries],
-                lambda attrs, position: self.child.update(entries[position][2], attrs),
+                lambda attrs, position: self.update_one(entries[position][2], attrs),
                 "updated",
             )
         raise_errors_on_nested_writes("update", self.child, validated_data[0] if validated_data else {})
@@ -330,17 +368,37 @@ class BulkListSerializer(ListSerializer):
                 field.pre_save(instance, False)
                 if field not in fields:
                     fields.append(field)
+            if version is not None and version.counter:
+                setattr(instance, version.attname, version.next_value(self.expected_versions[instance.pk]))
+                if version.field not in fields:
+                    fields.append(version.field)
             columns[index] = tuple(fields)
             objects.append((index, instance))
+        # Concurrent requests writing the same rows in opposite orders
+        # deadlock when the rows are not locked up front: write in key order.
+        objects.sort(key=lambda entry: _sort_value(entry[1].pk))
+        condition = (version.field, self.expected_versions) if version is not None else None
 
         def write(batch):
             groups: dict[tuple, list] = {}
             for index, instance in batch:
                 groups.setdefault(columns[index], []).append(instance)
             for fields, group in groups.items():
-                writers.update_rows(model, group, fields, self.batch_size, self.db)
+                writers.update_rows(model, group, fields, self.batch_size, self.db, condition=condition)
 
         return self.write_in_batches(objects, write, "updated")
+
+    def update_one(self, instance: models.Model, attrs: dict):
+        """``child.update(instance, attrs)``, after claiming the row at its version."""
+        version = self.version
+        if version is not None:
+            expected = self.expected_versions[instance.pk]
+            stale = version.claim([instance], self.expected_versions, self.db, batch_size=1)
+            if stale:
+                raise StaleVersion([instance])
+            if version.counter:
+                setattr(instance, version.attname, version.next_value(expected))
+        return self.child.update(instance, attrs)
 
     def can_write_in_batches(self, action: str, validated_data: list[dict]) -> bool:
         """Whether items may be written in batches rather than one ``save()`` each.
@@ -412,7 +470,7 @@ class BulkListSerializer(ListSerializer):
             try:
                 with transaction.atomic(using=self.db):
                     write(batch)
-            except DatabaseError as exc:
+            except (DatabaseError, StaleVersion) as exc:
                 if writers.is_transient_error(exc):
                     raise
                 for entry in batch:
@@ -447,6 +505,8 @@ class BulkListSerializer(ListSerializer):
                 with transaction.atomic(using=self.db):
                     return True, action()
             return True, action()
+        except StaleVersion as exc:
+            self.item_errors.extend(self.version_conflicts(index, exc.objects))
         except IntegrityError:
             self.item_errors.append(ItemError(self.position(index), "conflict", self.error_messages["conflict"]))
         except DataError:
@@ -469,6 +529,17 @@ class BulkListSerializer(ListSerializer):
         if not savepoint and not self.lenient:
             self.raise_if_strict()
         return False, None
+
+    def version_conflicts(self, index: int, objects: list) -> list[ItemError]:
+        """Errors for the item at ``index`` whose rows moved on while it was written."""
+        version = self.version
+        attname = lookups.get_model_field(self.model, lookups.get_lookup_field(self)).attname
+        errors = []
+        for obj, current in version.stale(objects, self.expected_versions, self.db) or [(obj, obj) for obj in objects]:
+            lookup = lookups.display(getattr(obj, attname))
+            sent = version.represent(self.expected_versions.get(obj.pk))
+            errors.append(version.conflict(self.position(index), current, lookup=lookup, sent=sent))
+        return errors
 
     def raise_if_strict(self) -> None:
         if self.item_errors and not self.lenient:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from django.db import DatabaseError, connections, models
 
 from .validation import chunks
+from .versions import StaleVersion
 
 
 def max_params(connection) -> int:
@@ -35,8 +36,22 @@ def insert_rows(model, objs: list, batch_size: int, using: str) -> list:
     return model._base_manager.db_manager(using).bulk_create(objs, batch_size=batch_size)
 
 
-def update_rows(model, objs: Sequence, fields: Sequence[models.Field], batch_size: int, using: str) -> int:
-    """Write ``fields`` of ``objs`` (already set on each object) in batches."""
+def update_rows(
+    model,
+    objs: Sequence,
+    fields: Sequence[models.Field],
+    batch_size: int,
+    using: str,
+    *,
+    condition: tuple[models.Field, dict] | None = None,
+) -> int:
+    """Write ``fields`` of ``objs`` (already set on each object) in batches.
+
+    ``condition`` is ``(field, expected)``: each row is written only if
+    ``field`` still holds ``expected[pk]`` (a per-item version), and
+    ``StaleVersion`` is raised when a statement changed fewer rows than it
+    named.
+    """
     if not objs or not fields:
         return 0
     connection = connections[using]
@@ -47,27 +62,49 @@ def update_rows(model, objs: Sequence, fields: Sequence[models.Field], batch_siz
         statement = _sqlite_statement
     elif vendor == "mysql":
         statement = _mysql_statement
+    elif condition is not None:
+        return _update_one_by_one(model, objs, fields, using, condition)
     else:
         model._base_manager.db_manager(using).bulk_update(objs, fields, batch_size=batch_size)
         return len(objs)
     pk = model._meta.pk
     columns = [pk, *fields]
+    if condition is not None:
+        # The expected version travels as the last column of the values.
+        columns.append(condition[0])
     size = max(1, min(batch_size, (max_params(connection) - 10) // len(columns)))
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         for batch in chunks(list(objs), size):
             params = []
             for obj in batch:
-                for field in columns:
+                for field in columns[: len(columns) - (condition is not None)]:
                     params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-            sql = statement(connection, table, columns, len(batch))
+                if condition is not None:
+                    params.append(condition[0].get_db_prep_save(condition[1][obj.pk], connection))
+            sql = statement(connection, table, columns, len(batch), conditional=condition is not None)
             if statement is _postgresql_statement:
                 params.extend(pk.get_db_prep_save(obj.pk, connection) for obj in batch)
             cursor.execute(sql, params)
+            if condition is not None and cursor.rowcount != len(batch):
+                raise StaleVersion(batch)
     return len(objs)
 
 
-def _postgresql_statement(connection, table: str, columns: list, rows: int) -> str:
+def _update_one_by_one(model, objs, fields, using, condition) -> int:
+    field, expected = condition
+    base = model._base_manager.db_manager(using)
+    stale = []
+    for obj in objs:
+        values = {f.attname: getattr(obj, f.attname) for f in fields}
+        if not base.filter(pk=obj.pk, **{field.attname: expected[obj.pk]}).update(**values):
+            stale.append(obj)
+    if stale:
+        raise StaleVersion(stale)
+    return len(objs)
+
+
+def _postgresql_statement(connection, table: str, columns: list, rows: int, *, conditional: bool = False) -> str:
     qn = connection.ops.quote_name
     casts = []
     for field in columns:
@@ -76,43 +113,54 @@ def _postgresql_statement(connection, table: str, columns: list, rows: int) -> s
     first = "(" + ", ".join(casts) + ")"
     other = "(" + ", ".join(["%s"] * len(columns)) + ")"
     names = ["_bulk_pk"] + [f"_bulk_{i}" for i in range(1, len(columns))]
+    if conditional:
+        names[-1] = "_bulk_expected"
     values = ", ".join([first] + [other] * (rows - 1))
+    written = len(columns) - conditional
     assignments = ", ".join(
-        f"{qn(field.column)} = v.{names[i]}" for i, field in enumerate(columns) if i
+        f"{qn(field.column)} = v.{names[i]}" for i, field in enumerate(columns[:written]) if i
     )
+    check = f" AND {table}.{qn(columns[-1].column)} IS NOT DISTINCT FROM v._bulk_expected" if conditional else ""
     return (
         f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({', '.join(names)}) "
         f"WHERE {table}.{qn(columns[0].column)} = v._bulk_pk "
         # Lets the planner use the primary key index instead of scanning the
         # whole table for every batch.
         f"AND {table}.{qn(columns[0].column)} IN ({', '.join(['%s'] * rows)})"
+        f"{check}"
     )
 
 
-def _sqlite_statement(connection, table: str, columns: list, rows: int) -> str:
+def _sqlite_statement(connection, table: str, columns: list, rows: int, *, conditional: bool = False) -> str:
     qn = connection.ops.quote_name
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     values = ", ".join([row] * rows)
+    written = len(columns) - conditional
     assignments = ", ".join(
-        f"{qn(field.column)} = v.column{i + 1}" for i, field in enumerate(columns) if i
+        f"{qn(field.column)} = v.column{i + 1}" for i, field in enumerate(columns[:written]) if i
     )
+    check = f" AND {table}.{qn(columns[-1].column)} IS v.column{len(columns)}" if conditional else ""
     return (
         f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
-        f"WHERE {table}.{qn(columns[0].column)} = v.column1"
+        f"WHERE {table}.{qn(columns[0].column)} = v.column1{check}"
     )
 
 
-def _mysql_statement(connection, table: str, columns: list, rows: int) -> str:
+def _mysql_statement(connection, table: str, columns: list, rows: int, *, conditional: bool = False) -> str:
     qn = connection.ops.quote_name
     names = ["_bulk_pk"] + [f"_bulk_{i}" for i in range(1, len(columns))]
+    if conditional:
+        names[-1] = "_bulk_expected"
     first = "SELECT " + ", ".join(f"%s AS {name}" for name in names)
     other = "SELECT " + ", ".join(["%s"] * len(columns))
     derived = " UNION ALL ".join([first] + [other] * (rows - 1))
+    written = len(columns) - conditional
     assignments = ", ".join(
-        f"{table}.{qn(field.column)} = v.{names[i]}" for i, field in enumerate(columns) if i
+        f"{table}.{qn(field.column)} = v.{names[i]}" for i, field in enumerate(columns[:written]) if i
     )
+    check = f" AND {table}.{qn(columns[-1].column)} <=> v._bulk_expected" if conditional else ""
     return (
-        f"UPDATE {table} JOIN ({derived}) AS v ON {table}.{qn(columns[0].column)} = v._bulk_pk "
+        f"UPDATE {table} JOIN ({derived}) AS v ON {table}.{qn(columns[0].column)} = v._bulk_pk{check} "
         f"SET {assignments}"
     )
 

@@ -154,3 +154,18 @@ class Checked(models.Model):
     def save(self, *args, **kwargs):
         self.full_clean()
         super().save(*args, **kwargs)
+
+
+class Ticket(models.Model):
+    """Versioned by an integer that bulk writes increment."""
+
+    title = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, default="open")
+    version = models.PositiveIntegerField(default=1)
+
+
+class Page(models.Model):
+    """Versioned by its ``auto_now`` timestamp."""
+
+    title = models.CharField(max_length=100)
+    updated_at = models.DateTimeField(auto_now=True)

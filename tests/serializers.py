@@ -12,11 +12,13 @@ from .models import (
     Document,
     Item,
     Note,
+    Page,
     Record,
     Shelf,
     SimpleModel,
     Tag,
     Task,
+    Ticket,
 )
 
 
@@ -126,3 +128,26 @@ class CheckedSerializer(BulkSerializerMixin, serializers.ModelSerializer):
         model = Checked
         fields = ["id", "code"]
         list_serializer_class = BulkListSerializer
+
+
+class TicketSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Ticket
+        fields = ["id", "title", "status", "version"]
+        read_only_fields = ["version"]
+        list_serializer_class = BulkListSerializer
+
+
+class PageSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Page
+        fields = ["id", "title", "updated_at"]
+        list_serializer_class = BulkListSerializer
+        bulk_version_field = "updated_at"
+
+
+class WritableVersionTicketSerializer(TicketSerializer):
+    """Lets clients send `version` as data: the engine must still not store it."""
+
+    class Meta(TicketSerializer.Meta):
+        read_only_fields: list = []

@@ -9,19 +9,34 @@ from rest_framework_bulk import (
     ListBulkCreateUpdateDestroyAPIView,
 )
 
-from .models import Article, Checked, Document, Item, Note, Record, Shelf, SimpleModel, Task
+from .models import (
+    Article,
+    Checked,
+    Document,
+    Item,
+    Note,
+    Page,
+    Record,
+    Shelf,
+    SimpleModel,
+    Task,
+    Ticket,
+)
 from .serializers import (
     ArticleSerializer,
     CheckedSerializer,
     DocumentSerializer,
     ItemSerializer,
     NoteSerializer,
+    PageSerializer,
     PlainItemSerializer,
     RecordSerializer,
     ShelfSerializer,
     SimpleSerializer,
     TaskSerializer,
+    TicketSerializer,
     UncheckedItemSerializer,
+    WritableVersionTicketSerializer,
 )
 
 
@@ -188,3 +203,36 @@ class SoftDestroyItemViewSet(ItemViewSet):
     def perform_destroy(self, instance):
         instance.name = "destroyed"
         instance.save(update_fields=["name"])
+
+
+class TicketViewSet(BulkOperationsMixin, BulkModelViewSet):
+    """Versioned by the view: `version` is checked and incremented."""
+
+    queryset = Ticket.objects.all()
+    serializer_class = TicketSerializer
+    bulk_version_field = "version"
+    bulk_filter_fields = ["title"]
+    bulk_upsert_fields = ["id"]
+
+
+class StrictTicketViewSet(TicketViewSet):
+    """Every update and delete item must carry its version."""
+
+    bulk_version_required = True
+
+
+class WritableVersionTicketViewSet(TicketViewSet):
+    serializer_class = WritableVersionTicketSerializer
+
+
+class PerItemTicketViewSet(TicketViewSet):
+    """Saves item by item, through `save()`."""
+
+    bulk_save_per_item = True
+
+
+class PageViewSet(BulkOperationsMixin, BulkModelViewSet):
+    """Versioned by the serializer's `Meta.bulk_version_field` (a timestamp)."""
+
+    queryset = Page.objects.all()
+    serializer_class = PageSerializer
