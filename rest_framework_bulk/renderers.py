@@ -27,7 +27,8 @@ Cells are written as follows:
 * so that the escaping can be undone, text that starts with ``'`` itself, and
   text equal to the null token, get a leading ``'`` too (``'x`` is written
   ``''x``, the text ``#N/A`` is written ``'#N/A``);
-* lone surrogates, which no encoding can write, become U+FFFD.
+* lone surrogates, which no encoding can write, and NUL characters, which
+  CSV cannot carry, become U+FFFD.
 
 Reading a file written here with
 :class:`~rest_framework_bulk.parsers.CSVParser` (same delimiter, same null
@@ -117,6 +118,9 @@ def format_csv_cell(
         text = _encoder.encode(value)
     else:
         text = _format_other(value)
+    # CSV carries no NUL characters (Python 3.10's writer refuses them, and
+    # the parser refuses them on the way back in).
+    text = text.replace("\x00", "\ufffd")
     if null_value and text == null_value:
         return CSV_ESCAPE + text
     if escape_formulas:

@@ -233,6 +233,9 @@ def csv_cell(value: Any, null: str) -> str:
         text = value
     else:
         text = files.dumps(value)
+    # CSV carries no NUL characters (Python 3.10's writer refuses them, and
+    # the parser refuses them on the way back in).
+    text = text.replace("\x00", "\ufffd")
     escaped = text.startswith(ESCAPED_PREFIXES) and not PLAIN_NUMBER.fullmatch(text)
     if escaped or (null and text == null):
         return "'" + text
