@@ -135,6 +135,21 @@ class RequestError(APIException):
         return self.detail["code"]
 
 
+class TransactionConflict(RequestError):
+    """The request lost a race with a concurrent one (a deadlock, a
+    serialization failure); it was rolled back and may be sent again.
+
+    The database's error is the ``__cause__``."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+    def __init__(self):
+        super().__init__(
+            _("The request conflicted with a concurrent one; nothing was written. Retry it."),
+            "transaction_conflict",
+        )
+
+
 class TooManyItems(RequestError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 

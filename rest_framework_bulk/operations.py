@@ -33,11 +33,18 @@ from rest_framework.permissions import BasePermission
 from rest_framework.serializers import LIST_SERIALIZER_KWARGS
 
 from . import lookups
-from .exceptions import NO_VERSION, BulkError, ItemError, RequestError, TooManyItems
+from .exceptions import (
+    NO_VERSION,
+    BulkError,
+    ItemError,
+    RequestError,
+    TooManyItems,
+    TransactionConflict,
+)
 from .serializers import BulkListSerializer
 from .settings import api_settings
 from .versions import VersionField, get_version_field
-from .writers import is_transient_error
+from .writers import is_refusal, is_transient_error
 
 try:  # Django 4.2+
     from django.core.exceptions import FullResultSet
@@ -291,11 +298,9 @@ class BulkOperation:
             if is_transient_error(exc):
                 # A deadlock or serialization failure with a concurrent
                 # request: the transaction is rolled back, a retry is safe.
-                raise RequestError(
-                    _("The request conflicted with a concurrent one; nothing was written. Retry it."),
-                    "transaction_conflict",
-                    status.HTTP_409_CONFLICT,
-                ) from exc
+                raise TransactionConflict() from exc
+            if not is_refusal(exc):
+                raise  # a lost connection, a locked database: not the client's doing
             # Refused by the database itself (a trigger, a check constraint).
             raise RequestError(
                 _("The database refused the request; nothing was written."),
@@ -563,7 +568,7 @@ class BulkOperation:
                 self.view.perform_bulk_destroy(self.objects_to_delete(queryset, doomed))
             return []
         except (DatabaseError, ProtectedError, RestrictedError) as exc:
-            if is_transient_error(exc):
+            if not is_refusal(exc):
                 raise
         errors = []
         for index, target in doomed:
@@ -580,7 +585,7 @@ class BulkOperation:
                     )
                 )
             except DatabaseError as exc:
-                if is_transient_error(exc):
+                if not is_refusal(exc):
                     raise
                 errors.append(
                     ItemError(

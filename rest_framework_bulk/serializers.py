@@ -471,7 +471,7 @@ class BulkListSerializer(ListSerializer):
                 with transaction.atomic(using=self.db):
                     write(batch)
             except (DatabaseError, StaleVersion) as exc:
-                if writers.is_transient_error(exc):
+                if isinstance(exc, DatabaseError) and not writers.is_refusal(exc):
                     raise
                 for entry in batch:
                     ok, _result = self.attempt(entry[0], partial(write, [entry]))
@@ -512,7 +512,7 @@ class BulkListSerializer(ListSerializer):
         except DataError:
             self.item_errors.append(ItemError(self.position(index), "invalid", self.error_messages["data_error"]))
         except DatabaseError as exc:
-            if writers.is_transient_error(exc):
+            if not writers.is_refusal(exc):
                 raise
             # Refused by the database itself: a trigger, a check constraint.
             self.item_errors.append(ItemError(self.position(index), "conflict", self.error_messages["refused"]))

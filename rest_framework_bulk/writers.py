@@ -17,7 +17,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from django.db import DatabaseError, connections, models
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InternalError,
+    connections,
+    models,
+)
 
 from .validation import chunks
 from .versions import StaleVersion
@@ -182,3 +189,30 @@ def is_transient_error(exc: BaseException) -> bool:
         return True
     args = getattr(cause, "args", ())
     return bool(args) and args[0] in _TRANSIENT_MYSQL_ERRORS
+
+
+# MySQL/MariaDB's ER_SIGNAL_EXCEPTION: a trigger's SIGNAL SQLSTATE '45000'.
+_MYSQL_SIGNAL = 1644
+# SQLSTATE classes of refused data: 22 data exception, 23 integrity
+# constraint violation, P0 PL/pgSQL RAISE (which psycopg reports as a
+# ProgrammingError).
+_REFUSAL_SQLSTATE_CLASSES = {"22", "23", "P0"}
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether the database refused the data of the statement: a constraint, a
+    value it cannot store, a trigger that raised.
+
+    A lost connection, a locked database or a deadlock is not a refusal: it
+    says nothing about the items, and is left to propagate.
+    """
+    if isinstance(exc, (IntegrityError, DataError, InternalError)):
+        return True
+    if not isinstance(exc, DatabaseError) or is_transient_error(exc):
+        return False
+    cause = exc.__cause__ or exc
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
+    if sqlstate[:2] in _REFUSAL_SQLSTATE_CLASSES:
+        return True
+    args = getattr(cause, "args", ())
+    return bool(args) and args[0] == _MYSQL_SIGNAL

@@ -93,7 +93,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from rest_framework.exceptions import APIException
 
-from ..exceptions import BulkError, ItemError
+from ..exceptions import BulkError, ItemError, TransactionConflict
 from ..operations import BulkOperation
 from . import files
 from .conf import job_setting
@@ -435,6 +435,9 @@ class Execution:
         operation = self.get_operation(view, lenient=lenient, dry_run=dry_run)
         try:
             result = operation.run(items, start_index=indexes[0] if contiguous else 0)
+        except TransactionConflict as exc:
+            # A deadlock: not the items' fault; the batch runs again.
+            raise exc.__cause__ from None
         except (BulkError, OperationalError, InterfaceError):
             raise
         except Exception as exc:
