@@ -154,3 +154,10 @@ class Checked(models.Model):
     def save(self, *args, **kwargs):
         self.full_clean()
         super().save(*args, **kwargs)
+
+
+class JobFinishedLog(models.Model):
+    """A delivery of ``job_finished``, written by whichever process ended the job."""
+
+    job_id = models.UUIDField()
+    state = models.CharField(max_length=10)
