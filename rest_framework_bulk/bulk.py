@@ -41,7 +41,7 @@ from rest_framework.response import Response
 from . import lookups
 from .exceptions import BulkError, RequestError, TooManyItems
 from .filters import BulkFilter
-from .mixins import FLAG_VALUES, BulkDestroyModelMixin, parse_prefer
+from .mixins import FLAG_VALUES, BulkDestroyModelMixin
 from .operations import (
     CREATE,
     DESTROY,
@@ -53,6 +53,7 @@ from .operations import (
     has_object_permissions,
 )
 from .parsers import CSVMultiPartParser, CSVParser, CSVRows, TSVParser
+from .prefer import parse_wait
 from .renderers import CSVRenderer
 from .settings import api_settings
 
@@ -142,7 +143,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         Objects that ``check_object_permissions()`` refuses are left out.
         """
         queryset = self.filter_queryset(self.get_queryset())
-        asked = "respond-async" in parse_prefer(request) and self.jobs_enabled()
+        asked = "respond-async" in self.get_preferences() and self.jobs_enabled()
         ids = request.query_params.getlist("ids")
         if ids:
             if len(ids) > 1:
@@ -282,7 +283,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         ignored (RFC 7240 allows it) and ``MAX_ITEMS`` bounds the request.
         """
         data = self.request.data
-        asked = "respond-async" in parse_prefer(self.request)
+        asked = "respond-async" in self.get_preferences()
         jobs = self.jobs_enabled()
         threshold = self.get_async_threshold()
         limit = api_settings.MAX_ITEMS
@@ -293,7 +294,9 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             if not head:
                 raise RequestError(_("The CSV file has a header but no rows."), "csv_no_rows")
             if jobs and (asked or len(head) > threshold):
-                return self.submit_bulk_job(action_name, itertools.chain(head, data), asked, **options)
+                return self.submit_bulk_job(
+                    action_name, itertools.chain(head, data), asked, success_status=success_status, **options
+                )
             if len(head) > limit:
                 data.close()
                 raise TooManyItems(None, limit)
@@ -307,13 +310,15 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 )
             items = data
             if jobs and isinstance(items, list) and items and (asked or len(items) > threshold):
-                return self.submit_bulk_job(action_name, items, asked, **options)
+                return self.submit_bulk_job(action_name, items, asked, success_status=success_status, **options)
         operation = self.get_bulk_operation(action_name, **options)
         result = self.run_operation(operation, items)
         return self.get_bulk_endpoint_response(result, items, success_status)
 
-    def submit_bulk_job(self, action_name: str, items, asked: bool, **options):
+    def submit_bulk_job(self, action_name: str, items, asked: bool, *, success_status: int = status.HTTP_200_OK, **options):
+        """Hand the write to a job: ``202 Accepted``, or with ``Prefer: wait=N`` the job's answer if it ends in time."""
         from .jobs.submit import accepted_response, submit_job
+        from .jobs.wait import can_wait, job_summary, wait_for_job
 
         bulk_options = {**self.get_bulk_options(), **options}
         job = submit_job(
@@ -327,9 +332,33 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 "upsert_field": bulk_options.get("upsert_field") or "",
             },
         )
-        applied = [name for name, on in (("respond-async", asked), ("handling=lenient", bulk_options.get("lenient"))) if on]
-        headers = {"Preference-Applied": ", ".join(applied)} if applied else {}
-        return accepted_response(job, self.request, headers=headers)
+        self.apply_handling(bool(bulk_options.get("lenient")))
+        seconds = self.get_job_wait()
+        if seconds and can_wait():
+            finished = wait_for_job(job, seconds)
+            if finished is not None:
+                try:
+                    summary = job_summary(finished)
+                except BulkError:
+                    self.apply_preference(f"wait={seconds:g}" if seconds < 1e6 else f"wait={int(seconds)}")
+                    raise
+                if summary is not None:
+                    self.apply_preference(f"wait={seconds:g}" if seconds < 1e6 else f"wait={int(seconds)}")
+                    return self.get_bulk_summary_response(summary, success_status)
+        if asked:
+            self.apply_preference("respond-async")
+        return accepted_response(job, self.request)
+
+    def get_job_wait(self) -> float | None:
+        """Seconds to wait for a job, from ``Prefer: wait=N`` capped by ``MAX_WAIT``; ``None``: answer 202 at once.
+
+        With ``respond-async`` too, the request waits as long and answers
+        202 if the job is not done by then (RFC 7240, section 4.3).
+        """
+        asked = parse_wait(self.get_preferences())
+        if not asked:
+            return None
+        return min(asked, api_settings.MAX_WAIT)
 
     def submit_bulk_export_job(self, ids: list[str], asked: bool, filters=None):
         """Hand a bulk GET to an export job: the ids asked, or the body's filters."""
@@ -342,8 +371,9 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             items_or_file=ids,
             options={"filters": filters},
         )
-        headers = {"Preference-Applied": "respond-async"} if asked else {}
-        return accepted_response(job, self.request, headers=headers)
+        if asked:
+            self.apply_preference("respond-async")
+        return accepted_response(job, self.request)
 
     def check_csv_header(self, rows: CSVRows) -> None:
         """Refuse a CSV file whose header names none of the serializer's fields.
@@ -379,22 +409,20 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             line = lines.get(entry["index"])
             if line is not None:
                 entry["line"] = line
-        headers = {}
-        applied = [name for name, on in (("handling=lenient", self.get_bulk_options().get("lenient")),) if on]
-        if applied:
-            headers["Preference-Applied"] = ", ".join(applied)
+        return self.get_bulk_summary_response(summary, success_status)
+
+    def get_bulk_summary_response(self, summary: dict, success_status: int) -> Response:
+        """The answer for a write's ``summary``: ``success_status``, 207 when some items failed, 400 when all did."""
         status_code = success_status
-        if result.dry_run:
+        if summary["dry_run"]:
             status_code = status.HTTP_200_OK
-        if result.failed:
-            status_code = status.HTTP_207_MULTI_STATUS if result.succeeded else status.HTTP_400_BAD_REQUEST
-            if not result.succeeded:
+        if summary["error_count"]:
+            status_code = status.HTTP_207_MULTI_STATUS if summary["success_count"] else status.HTTP_400_BAD_REQUEST
+            if not summary["success_count"]:
                 summary = {"code": "invalid", **summary}
         if getattr(self.request, "accepted_renderer", None) is not None and self.request.accepted_renderer.format == "csv":
-            return Response(
-                [self.csv_result_row(entry) for entry in summary["items"]], status=status_code, headers=headers
-            )
-        return Response(summary, status=status_code, headers=headers)
+            return Response([self.csv_result_row(entry) for entry in summary["items"]], status=status_code)
+        return Response(summary, status=status_code)
 
     @staticmethod
     def csv_result_row(entry: dict) -> dict:

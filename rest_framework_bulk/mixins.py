@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models.deletion import Collector
 from django.http import QueryDict
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, mixins, status
 from rest_framework.permissions import SAFE_METHODS
@@ -33,6 +34,7 @@ from .operations import (
     BulkResult,
     narrowed,
 )
+from .prefer import parse_prefer
 from .settings import api_settings
 
 __all__ = [
@@ -43,18 +45,6 @@ __all__ = [
     "parse_flag",
     "parse_prefer",
 ]
-
-
-def parse_prefer(request) -> dict[str, str]:
-    """The preferences of the request's ``Prefer`` header (RFC 7240)."""
-    preferences: dict[str, str] = {}
-    for header in request.headers.get("Prefer", "").split(","):
-        token = header.split(";")[0].strip()
-        if not token:
-            continue
-        name, _sep, value = token.partition("=")
-        preferences[name.strip().lower()] = value.strip().strip('"').lower()
-    return preferences
 
 
 #: The spellings a flag in the query string may take.
@@ -182,6 +172,30 @@ class BulkOperationMixin(BulkErrorsMixin):
             return isinstance(getattr(request, "_full_data", None), list)
         return False
 
+    def get_preferences(self) -> dict[str, str]:
+        """The request's ``Prefer`` preferences (RFC 7240), name to value."""
+        return parse_prefer(self.request)
+
+    def apply_preference(self, preference: str) -> None:
+        """Report ``preference`` (such as ``"return=minimal"``) in ``Preference-Applied``.
+
+        Call it once the answer honours the preference; the header is set in
+        ``finalize_response()``, on errors too.
+        """
+        applied = self.__dict__.setdefault("preferences_applied", [])
+        if preference not in applied:
+            applied.append(preference)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        applied = self.__dict__.get("preferences_applied")
+        if applied and not response.has_header("Preference-Applied"):
+            response["Preference-Applied"] = ", ".join(applied)
+        if self.is_bulk_request():
+            # The body's shape (and the status) follow the preferences.
+            patch_vary_headers(response, ["Prefer"])
+        return response
+
     def get_bulk_options(self) -> dict:
         """Options of the operation, from the request.
 
@@ -189,14 +203,25 @@ class BulkOperationMixin(BulkErrorsMixin):
         written and the others reported. ``?dry_run=1`` validates and reports
         what would happen, and writes nothing.
         """
-        preferences = parse_prefer(self.request)
+        preferences = self.get_preferences()
         return {
             "lenient": preferences.get("handling") == "lenient" and api_settings.ALLOW_LENIENT,
             "dry_run": parse_flag(self.request, "dry_run"),
         }
 
+    def apply_handling(self, lenient: bool) -> None:
+        """Report ``handling=`` when the client asked for it and it is what runs."""
+        asked = self.get_preferences().get("handling")
+        if lenient:
+            self.apply_preference("handling=lenient")
+        elif asked == "strict":
+            self.apply_preference("handling=strict")
+
     def get_bulk_operation(self, action: str, **options) -> BulkOperation:
-        return self.get_bulk_operation_class()(self, action, **{**self.get_bulk_options(), **options})
+        options = {**self.get_bulk_options(), **options}
+        if getattr(self, "request", None) is not None:
+            self.apply_handling(bool(options.get("lenient")))
+        return self.get_bulk_operation_class()(self, action, **options)
 
     def run_bulk_operation(self, action: str, data, **options) -> BulkResult:
         return self.get_bulk_operation(action, **options).run(data)
@@ -208,16 +233,16 @@ class BulkOperationMixin(BulkErrorsMixin):
         counts instead of the serialized objects. A lenient request gets the
         summary too, with 207 when some items failed.
         """
-        preferences = parse_prefer(self.request)
-        applied = []
+        preferences = self.get_preferences()
         lenient = self.get_bulk_options().get("lenient")
-        if lenient:
-            applied.append("handling=lenient")
         minimal = preferences.get("return") == "minimal"
         if minimal:
-            applied.append("return=minimal")
-        headers = {"Preference-Applied": ", ".join(applied)} if applied else {}
-        if lenient or minimal or result.dry_run:
+            self.apply_preference("return=minimal")
+        summary_body = lenient or minimal or result.dry_run
+        representation = not summary_body and success_status != status.HTTP_204_NO_CONTENT
+        if preferences.get("return") == "representation" and representation:
+            self.apply_preference("return=representation")
+        if summary_body:
             summary = result.summary(self.request.data if isinstance(self.request.data, list) else None)
             status_code = success_status if success_status != status.HTTP_204_NO_CONTENT else status.HTTP_200_OK
             if result.dry_run:
@@ -228,12 +253,12 @@ class BulkOperationMixin(BulkErrorsMixin):
                 else:
                     status_code = status.HTTP_400_BAD_REQUEST
                     summary = {"code": "invalid", **summary}
-            return Response(summary, status=status_code, headers=headers)
+            return Response(summary, status=status_code)
         if success_status == status.HTTP_204_NO_CONTENT:
             return Response(status=success_status)
         serializer = result.serializer
         data = serializer.data if serializer is not None else []
-        return Response(data, status=success_status, headers=headers)
+        return Response(data, status=success_status)
 
 
 class BulkCreateModelMixin(BulkOperationMixin, mixins.CreateModelMixin):

@@ -42,6 +42,10 @@ DEFAULTS = {
     "RETRIEVE_ASYNC_THRESHOLD": 100,
     # Writes on the /bulk/ endpoint above this many items become a job.
     "ASYNC_THRESHOLD": 10_000,
+    # Longest a request with ``Prefer: wait=N`` waits for its job to end, in
+    # seconds: a larger N is cut to it. The request holds a web worker (and
+    # no database transaction) meanwhile.
+    "MAX_WAIT": 10,
     # Largest CSV upload accepted, in bytes, checked while reading.
     "CSV_MAX_FILE_SIZE": 10 * 1024 * 1024,
     # The CSV cell text that means "set this field to null".
@@ -78,6 +82,10 @@ DEFAULTS = {
     "JOB_STALE_AFTER": 60,
     # How many times a job may be started (its worker died) before it fails.
     "JOB_MAX_ATTEMPTS": 3,
+    # Told when a job ends, after the ``job_finished`` signal: the dotted path
+    # of a callable ``callback(job)``, or an http(s) URL that receives a POST
+    # of the job's status JSON (5 s timeout, no retries). ``None``: nobody.
+    "JOB_FINISHED_CALLBACK": None,
 }
 
 IMPORT_STRINGS: list[str] = []

@@ -169,3 +169,10 @@ class Page(models.Model):
 
     title = models.CharField(max_length=100)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class JobFinishedLog(models.Model):
+    """A delivery of ``job_finished``, written by whichever process ended the job."""
+
+    job_id = models.UUIDField()
+    state = models.CharField(max_length=10)

@@ -75,4 +75,25 @@ def check_job_settings(app_configs=None, **kwargs):
                 id="rest_framework_bulk.E105",
             )
         )
+    callback = job_setting("JOB_FINISHED_CALLBACK")
+    if callback is not None and not is_callback(callback):
+        errors.append(
+            checks.Error(
+                f"REST_FRAMEWORK_BULK['JOB_FINISHED_CALLBACK'] must be None, an http(s) URL or "
+                f"the dotted path of a callable, not {callback!r}.",
+                hint="Such as 'myapp.jobs.job_finished' or 'https://example.com/hooks/bulk-jobs'.",
+                id="rest_framework_bulk.E106",
+            )
+        )
     return errors
+
+
+def is_callback(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    if value.startswith(("http://", "https://")):
+        return len(value) > len("https://")
+    try:
+        return callable(import_string(value))
+    except ImportError:
+        return False

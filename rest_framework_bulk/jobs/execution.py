@@ -75,6 +75,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -103,6 +104,7 @@ from .export import Export
 from .leases import Heartbeat, claim, jobs_db
 from .models import BulkJob
 from .results import Tally, error_records, outcome_records, storable, write_results
+from .signals import send_job_finished
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
@@ -566,7 +568,7 @@ class Execution:
         """End the job as failed without result files, when even those cannot be written."""
         now = timezone.now()
         try:
-            self.mine.update(
+            ended = self.mine.update(
                 state=State.FAILURE,
                 phase="",
                 message=end_message(State.FAILURE, self.job.total, {"unprocessed": 0}, detail),
@@ -579,6 +581,9 @@ class Execution:
             )
         except Exception:
             logger.exception("Could not end bulk job %s.", self.job.pk)
+        else:
+            if ended:
+                announce_end(self.job.pk)
 
     def release(self, *, count_attempt: bool = False) -> None:
         """Put the job back in the queue; a lenient job keeps its checkpoint.
@@ -628,7 +633,7 @@ def finish_job(
     if code is not None:
         extra.update(code=code, detail=detail)
     now = timezone.now()
-    return bool(
+    ended = bool(
         queryset.update(
             state=state,
             phase="",
@@ -644,6 +649,14 @@ def finish_job(
             expires_at=now + timedelta(seconds=job_setting("JOB_RETENTION")),
         )
     )
+    if ended:
+        announce_end(job.pk)
+    return ended
+
+
+def announce_end(job_id) -> None:
+    """Send ``job_finished`` once the job's end is committed (never if it is rolled back)."""
+    transaction.on_commit(partial(send_job_finished, job_id), using=jobs_db(), robust=True)
 
 
 def end_message(state: str, total: int, counts: dict, detail: Any) -> str:
