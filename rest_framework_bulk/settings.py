@@ -78,6 +78,10 @@ DEFAULTS = {
     "JOB_STALE_AFTER": 60,
     # How many times a job may be started (its worker died) before it fails.
     "JOB_MAX_ATTEMPTS": 3,
+    # Seconds an ``Idempotency-Key`` and the answer to its first request are
+    # kept (with ``rest_framework_bulk.idempotency`` installed); a retry after
+    # that runs as a new request.
+    "IDEMPOTENCY_KEY_TTL": 24 * 60 * 60,
 }
 
 IMPORT_STRINGS: list[str] = []
