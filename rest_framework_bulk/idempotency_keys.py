@@ -207,11 +207,15 @@ class BulkIdempotencyMixin:
     idempotency_error_messages = {
         "required": _("This endpoint needs an `Idempotency-Key` header on bulk writes."),
         "invalid": _("The `Idempotency-Key` header must be 1 to 255 printable ASCII characters."),
-        "anonymous": _("Log in to use an `Idempotency-Key`: keys and their answers belong to a user."),
+        "anonymous": _(
+            "Log in to use an `Idempotency-Key`: keys and their answers belong to a user."
+        ),
         "mismatch": _(
             "This `Idempotency-Key` was used for a different request; send a new key for a new request."
         ),
-        "in_use": _("A request with this `Idempotency-Key` is still running; retry once it has finished."),
+        "in_use": _(
+            "A request with this `Idempotency-Key` is still running; retry once it has finished."
+        ),
     }
 
     def get_bulk_idempotency_required(self) -> bool:
@@ -248,10 +252,20 @@ class BulkIdempotencyMixin:
         request = self.request
         media_type, params = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))
         params.pop("boundary", None)
-        content_type = "; ".join([media_type, *(f"{name}={value}" for name, value in sorted(params.items()))])
-        query = urlencode(sorted(parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True)))
+        content_type = "; ".join(
+            [media_type, *(f"{name}={value}" for name, value in sorted(params.items()))]
+        )
+        query = urlencode(
+            sorted(parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True))
+        )
         fingerprint = hashlib.sha256()
-        for part in (request.method, request.path, query, content_type, self.request_digest.hexdigest()):
+        for part in (
+            request.method,
+            request.path,
+            query,
+            content_type,
+            self.request_digest.hexdigest(),
+        ):
             fingerprint.update(part.encode("utf-8", "backslashreplace"))
             fingerprint.update(b"\n")
         return fingerprint.hexdigest()
@@ -294,7 +308,11 @@ class BulkIdempotencyMixin:
         db = router.db_for_write(model)
         records = model.objects.using(db)
         now = timezone.now()
-        lookup = {"user_id": self.request.user.pk, "scope": self.get_bulk_idempotency_scope(), "key": key}
+        lookup = {
+            "user_id": self.request.user.pk,
+            "scope": self.get_bulk_idempotency_scope(),
+            "key": key,
+        }
         record = records.filter(**lookup, expires_at__gt=now).first()
         messages = self.idempotency_error_messages
         if record is None:
@@ -306,18 +324,33 @@ class BulkIdempotencyMixin:
                     ttl = timedelta(seconds=self.get_idempotency_key_ttl())
                     return records.create(**lookup, created_at=now, expires_at=now + ttl)
             except IntegrityError:
-                raise RequestError(messages["in_use"], "idempotency_key_in_use", status.HTTP_409_CONFLICT) from None
+                raise RequestError(
+                    messages["in_use"], "idempotency_key_in_use", status.HTTP_409_CONFLICT
+                ) from None
         if record.status_code is None:
-            raise RequestError(messages["in_use"], "idempotency_key_in_use", status.HTTP_409_CONFLICT)
+            raise RequestError(
+                messages["in_use"], "idempotency_key_in_use", status.HTTP_409_CONFLICT
+            )
         digest = self.request_digest
-        if not digest.drain(record.body_size - digest.size) or self.get_request_fingerprint() != record.fingerprint:
-            raise RequestError(messages["mismatch"], "idempotency_key_mismatch", status.HTTP_422_UNPROCESSABLE_ENTITY)
+        if (
+            not digest.drain(record.body_size - digest.size)
+            or self.get_request_fingerprint() != record.fingerprint
+        ):
+            raise RequestError(
+                messages["mismatch"],
+                "idempotency_key_mismatch",
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
         raise IdempotentReplay(self.replay_response(record))
 
     def replay_response(self, record) -> HttpResponse:
         """The answer kept in ``record``, as it was given."""
         headers = dict(record.headers)
-        response = HttpResponse(bytes(record.content), status=record.status_code, content_type=headers.pop("Content-Type", None))
+        response = HttpResponse(
+            bytes(record.content),
+            status=record.status_code,
+            content_type=headers.pop("Content-Type", None),
+        )
         for name, value in headers.items():
             response[name] = value
         response[REPLAYED_HEADER] = "true"
@@ -381,4 +414,6 @@ def release(record) -> None:
     try:
         type(record).objects.using(db).filter(pk=record.pk).delete()
     except DatabaseError:
-        logger.exception("Could not release Idempotency-Key %r; it is blocked until it expires.", record.key)
+        logger.exception(
+            "Could not release Idempotency-Key %r; it is blocked until it expires.", record.key
+        )

@@ -51,7 +51,9 @@ def client(client_for, user):
 def post(client, url, data, key="k-1", method="post", **extra):
     if key is not None:
         extra[KEY] = key
-    return getattr(client, method)(url, data=json.dumps(data), content_type="application/json", **extra)
+    return getattr(client, method)(
+        url, data=json.dumps(data), content_type="application/json", **extra
+    )
 
 
 def rows(count, start=0):
@@ -134,7 +136,10 @@ class TestListRoute:
 
     def test_key_in_use_is_409(self, client, user):
         IdempotencyKey.objects.create(
-            user=user, scope="tests.views.SimpleBulkAPIView", key="k-1", expires_at=timezone.now() + timedelta(hours=1)
+            user=user,
+            scope="tests.views.SimpleBulkAPIView",
+            key="k-1",
+            expires_at=timezone.now() + timedelta(hours=1),
         )
         response = post(client, LIST, rows(2))
 
@@ -156,7 +161,9 @@ class TestListRoute:
         def fail(self, serializer):
             raise RuntimeError("boom")
 
-        monkeypatch.setattr("tests.views.SimpleBulkAPIView.perform_bulk_create", fail, raising=False)
+        monkeypatch.setattr(
+            "tests.views.SimpleBulkAPIView.perform_bulk_create", fail, raising=False
+        )
         client.raise_request_exception = True
         with pytest.raises(RuntimeError):
             post(client, LIST, rows(2))
@@ -237,12 +244,16 @@ class TestListRoute:
         post(client, LIST, rows(1))
         record = IdempotencyKey.objects.get()
 
-        assert record.expires_at - record.created_at == pytest.approx(timedelta(seconds=60), abs=timedelta(seconds=5))
+        assert record.expires_at - record.created_at == pytest.approx(
+            timedelta(seconds=60), abs=timedelta(seconds=5)
+        )
 
     def test_purge_command(self, client, capsys):
         post(client, LIST, rows(1), key="old")
         post(client, LIST, rows(1), key="new")
-        IdempotencyKey.objects.filter(key="old").update(expires_at=timezone.now() - timedelta(seconds=1))
+        IdempotencyKey.objects.filter(key="old").update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
 
         call_command("purge_idempotency_keys", "--dry-run")
         assert "1 expired idempotency key(s)." in capsys.readouterr().out
@@ -265,7 +276,10 @@ class TestBulkEndpoint:
         return AccountFactory(owner=user)
 
     def items(self, account, count=2):
-        return [{"account": account.pk, "sku": f"S{n}", "ref": f"r{n}", "name": "n"} for n in range(count)]
+        return [
+            {"account": account.pk, "sku": f"S{n}", "ref": f"r{n}", "name": "n"}
+            for n in range(count)
+        ]
 
     def test_json_replay(self, client, account):
         first = post(client, BULK, self.items(account))
@@ -279,7 +293,9 @@ class TestBulkEndpoint:
         body = f"account,sku,ref,name\n{account.pk},C1,r1,one\n{account.pk},C2,r2,two\n"
         first = client.post(BULK, data=body, content_type="text/csv", **{KEY: "csv"})
         second = client.post(BULK, data=body, content_type="text/csv", **{KEY: "csv"})
-        other = client.post(BULK, data=body + f"{account.pk},C3,r3,three\n", content_type="text/csv", **{KEY: "csv"})
+        other = client.post(
+            BULK, data=body + f"{account.pk},C3,r3,three\n", content_type="text/csv", **{KEY: "csv"}
+        )
 
         assert first.status_code == second.status_code == 201
         assert second.content == first.content
@@ -291,12 +307,19 @@ class TestBulkEndpoint:
 
         def upload(boundary):
             body = (
-                f"--{boundary}\r\n"
-                'Content-Disposition: form-data; name="file"; filename="items.csv"\r\n'
-                "Content-Type: text/csv\r\n\r\n"
-            ).encode() + text + f"\r\n--{boundary}--\r\n".encode()
+                (
+                    f"--{boundary}\r\n"
+                    'Content-Disposition: form-data; name="file"; filename="items.csv"\r\n'
+                    "Content-Type: text/csv\r\n\r\n"
+                ).encode()
+                + text
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
             return client.post(
-                BULK, data=body, content_type=f"multipart/form-data; boundary={boundary}", **{KEY: "up"}
+                BULK,
+                data=body,
+                content_type=f"multipart/form-data; boundary={boundary}",
+                **{KEY: "up"},
             )
 
         first = upload("aaaaBOUNDARYaaaa")
@@ -343,8 +366,14 @@ def test_parse_idempotency_key_accepts_printable_ascii_only(value):
 
 
 @pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(value=st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: b.decode("latin-1"))))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=st.one_of(
+        st.text(max_size=300), st.binary(max_size=300).map(lambda b: b.decode("latin-1"))
+    )
+)
 def test_any_header_value_is_accepted_or_a_400(client, value):
     response = post(client, LIST, rows(1), key=value)
 
@@ -363,7 +392,10 @@ def test_concurrent_duplicates_write_once(url):
     user = UserFactory()
     account = AccountFactory(owner=user)
     if url == BULK:
-        payload = [{"account": account.pk, "sku": f"K{i:03d}", "ref": f"r{i}", "name": "n"} for i in range(200)]
+        payload = [
+            {"account": account.pk, "sku": f"K{i:03d}", "ref": f"r{i}", "name": "n"}
+            for i in range(200)
+        ]
     else:
         payload = rows(200)
     barrier = threading.Barrier(2)

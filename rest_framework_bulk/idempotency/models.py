@@ -48,7 +48,9 @@ class IdempotencyKey(models.Model):
         verbose_name = _("idempotency key")
         verbose_name_plural = _("idempotency keys")
         constraints = [
-            models.UniqueConstraint(fields=["user", "scope", "key"], name="bulk_idempotency_key_unique"),
+            models.UniqueConstraint(
+                fields=["user", "scope", "key"], name="bulk_idempotency_key_unique"
+            ),
         ]
 
     def __str__(self) -> str:

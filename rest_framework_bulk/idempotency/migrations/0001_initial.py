@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,24 +15,56 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='IdempotencyKey',
+            name="IdempotencyKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(max_length=200, verbose_name='view')),
-                ('key', models.CharField(max_length=255, verbose_name='key')),
-                ('fingerprint', models.CharField(blank=True, default='', max_length=64, verbose_name='fingerprint')),
-                ('body_size', models.PositiveBigIntegerField(default=0, verbose_name='body size')),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='status code')),
-                ('content', models.BinaryField(default=b'', verbose_name='content')),
-                ('headers', models.JSONField(default=dict, verbose_name='headers')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at')),
-                ('expires_at', models.DateTimeField(db_index=True, verbose_name='expires at')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("scope", models.CharField(max_length=200, verbose_name="view")),
+                ("key", models.CharField(max_length=255, verbose_name="key")),
+                (
+                    "fingerprint",
+                    models.CharField(
+                        blank=True, default="", max_length=64, verbose_name="fingerprint"
+                    ),
+                ),
+                ("body_size", models.PositiveBigIntegerField(default=0, verbose_name="body size")),
+                (
+                    "status_code",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="status code"
+                    ),
+                ),
+                ("content", models.BinaryField(default=b"", verbose_name="content")),
+                ("headers", models.JSONField(default=dict, verbose_name="headers")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="created at"
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(db_index=True, verbose_name="expires at")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'idempotency key',
-                'verbose_name_plural': 'idempotency keys',
-                'constraints': [models.UniqueConstraint(fields=('user', 'scope', 'key'), name='bulk_idempotency_key_unique')],
+                "verbose_name": "idempotency key",
+                "verbose_name_plural": "idempotency keys",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "scope", "key"), name="bulk_idempotency_key_unique"
+                    )
+                ],
             },
         ),
     ]
