@@ -23,6 +23,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from .exceptions import RequestError, as_api_exception, error_body
+from .idempotency_keys import BulkIdempotencyMixin
 from .operations import (
     BULK_DESTROY_HOOKS,
     CREATE,
@@ -102,8 +103,12 @@ class BulkErrorsMixin:
         return response
 
 
-class BulkOperationMixin(BulkErrorsMixin):
-    """What the bulk mixins share: running an operation and answering for it."""
+class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
+    """What the bulk mixins share: running an operation and answering for it.
+
+    Every bulk write takes part in ``Idempotency-Key`` retries; see
+    :mod:`rest_framework_bulk.idempotency_keys`.
+    """
 
     #: The class that runs bulk operations; see ``get_bulk_operation_class()``.
     bulk_operation_class = BulkOperation

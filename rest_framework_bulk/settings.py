@@ -86,6 +86,10 @@ DEFAULTS = {
     # of a callable ``callback(job)``, or an http(s) URL that receives a POST
     # of the job's status JSON (5 s timeout, no retries). ``None``: nobody.
     "JOB_FINISHED_CALLBACK": None,
+    # Seconds an ``Idempotency-Key`` and the answer to its first request are
+    # kept (with ``rest_framework_bulk.idempotency`` installed); a retry after
+    # that runs as a new request.
+    "IDEMPOTENCY_KEY_TTL": 24 * 60 * 60,
 }
 
 IMPORT_STRINGS: list[str] = []

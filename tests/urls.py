@@ -36,6 +36,7 @@ plain_router.register("conflicting", views.ConflictingHookBulkViewSet, basename=
 urlpatterns = [
     path("v2/", include((plain_router.urls, "v2"), namespace="v2")),
     path("bulk/", views.SimpleBulkAPIView.as_view(), name="bulk"),
+    path("key-required/", views.KeyRequiredBulkAPIView.as_view(), name="key-required"),
     path("filtered/", views.FilteredBulkAPIView.as_view(), name="filtered"),
     path("api/", include((router.urls, "api"), namespace="api")),
     path("", include("rest_framework_bulk.urls")),

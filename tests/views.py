@@ -45,6 +45,10 @@ class SimpleBulkAPIView(ListBulkCreateUpdateDestroyAPIView):
     serializer_class = SimpleSerializer
 
 
+class KeyRequiredBulkAPIView(SimpleBulkAPIView):
+    bulk_idempotency_required = True
+
+
 class FilteredBulkAPIView(SimpleBulkAPIView):
     def filter_queryset(self, queryset):
         return queryset.filter(number__gt=5)
