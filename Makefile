@@ -147,6 +147,16 @@ The answer is 202 with a status_url. Set JOB to it, without the trailing status/
 
   curl -u demo:demo http://$(DEMO_ADDR)/api/bulk-operations/
 
+A retried upload writes once. Send the same file twice with the same
+Idempotency-Key: the second answer is the first one replayed (with
+Idempotent-Replayed: true), and no row is created twice:
+
+  $(CURDIR)/$(BIN)/python $(CURDIR)/example/manage.py make_demo_csv --rows 50 --prefix RETRY > /tmp/retry.csv
+
+  curl -i -u demo:demo -X POST http://$(DEMO_ADDR)/api/products/bulk/ -H 'Idempotency-Key: retry-upload-1' -F file=@/tmp/retry.csv
+
+  curl -i -u demo:demo -X POST http://$(DEMO_ADDR)/api/products/bulk/ -H 'Idempotency-Key: retry-upload-1' -F file=@/tmp/retry.csv
+
 `make demo` again keeps the data; `cd example && ../$(BIN)/python manage.py seed_demo --reset` restores it.
 
 endef

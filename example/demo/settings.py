@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_bulk",
     "rest_framework_bulk.jobs",
+    "rest_framework_bulk.idempotency",
     "store",
 ]
 
