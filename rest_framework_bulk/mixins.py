@@ -192,14 +192,15 @@ class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
             applied.append(preference)
 
     def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
+        # Before the rest of finalizing: an answer kept for Idempotency-Key
+        # retries keeps these headers too.
         applied = self.__dict__.get("preferences_applied")
         if applied and not response.has_header("Preference-Applied"):
             response["Preference-Applied"] = ", ".join(applied)
         if self.is_bulk_request():
             # The body's shape (and the status) follow the preferences.
             patch_vary_headers(response, ["Prefer"])
-        return response
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def get_bulk_options(self) -> dict:
         """Options of the operation, from the request.
