@@ -275,7 +275,12 @@ class BulkIdempotencyMixin:
     def initialize_request(self, request, *args, **kwargs):
         self.idempotency_record = None
         self.request_digest = None
-        if request.method in WRITE_METHODS and apps.is_installed(IDEMPOTENCY_APP):
+        # Only a request that carries a key has its body hashed.
+        if (
+            request.method in WRITE_METHODS
+            and "HTTP_IDEMPOTENCY_KEY" in request.META
+            and apps.is_installed(IDEMPOTENCY_APP)
+        ):
             self.request_digest = BodyDigest.install(request)
         return super().initialize_request(request, *args, **kwargs)
 
@@ -285,12 +290,14 @@ class BulkIdempotencyMixin:
         required = self.get_bulk_idempotency_required()
         if value is None and not required:
             return
-        if self.request_digest is None or not self.takes_idempotency_key():
-            if required and not apps.is_installed(IDEMPOTENCY_APP):
+        if not apps.is_installed(IDEMPOTENCY_APP):
+            if required:
                 raise ImproperlyConfigured(
                     f"`{type(self).__name__}` requires an `Idempotency-Key`: add "
                     f"`{IDEMPOTENCY_APP!r}` to `INSTALLED_APPS`."
                 )
+            return
+        if not self.takes_idempotency_key():
             return
         messages = self.idempotency_error_messages
         if value is None:
