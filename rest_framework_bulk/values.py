@@ -92,7 +92,11 @@ def integer_range(field: models.Field, using: str = "default") -> tuple[int, int
         low, high = connections[using].ops.integer_field_range(field.get_internal_type())
     except (KeyError, AttributeError):  # a custom field type
         low = high = None
-    return (INTEGER_RANGE[0] if low is None else low, INTEGER_RANGE[1] if high is None else high)
+    low = INTEGER_RANGE[0] if low is None else low
+    if field.get_internal_type().startswith("Positive"):
+        # Some backends report no range at all (SQLite before Django 5.0).
+        low = max(low, 0)
+    return (low, INTEGER_RANGE[1] if high is None else high)
 
 
 def _has_surrogates(text: str) -> bool:
