@@ -87,7 +87,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     def bulk_action(self) -> str | None:
         name = getattr(self, "action", None)
-        if name is None and getattr(self, "action_map", None) and getattr(self, "request", None) is not None:
+        if (
+            name is None
+            and getattr(self, "action_map", None)
+            and getattr(self, "request", None) is not None
+        ):
             name = self.action_map.get(self.request.method.lower())
         return name
 
@@ -148,7 +152,9 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         if ids:
             if len(ids) > 1:
                 raise RequestError(_("Give `ids` once, as a comma-separated list."), "invalid_ids")
-            return self.bulk_retrieve_ids(queryset, [value for value in ids[0].split(",") if value.strip()], asked)
+            return self.bulk_retrieve_ids(
+                queryset, [value for value in ids[0].split(",") if value.strip()], asked
+            )
         body = request.data if isinstance(request.data, dict) else {}
         filters = body.get("filters")
         if filters is not None:
@@ -166,7 +172,9 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             raise TooManyItems(None, limit, hint=self.narrowing_hint())
         objects = self.permitted(objects)
         serializer = self.get_serializer(objects, many=True)
-        return Response({"count": len(objects), "results": serializer.data, "not_found": [], "is_async": False})
+        return Response(
+            {"count": len(objects), "results": serializer.data, "not_found": [], "is_async": False}
+        )
 
     def narrowing_hint(self) -> str:
         hint = _("Narrow it with filters or `ids`")
@@ -193,17 +201,24 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             raise TooManyItems(len(raw_ids), limit)
         field = self.bulk_lookup_field()
         model_field = lookups.get_model_field(queryset.model, field)
-        values, errors = lookups.lookup_values([{field: value.strip()} for value in raw_ids], field, model_field)
+        values, errors = lookups.lookup_values(
+            [{field: value.strip()} for value in raw_ids], field, model_field
+        )
         invalid = [error for error in errors if error.code == "invalid_lookup"]
         if invalid:
             raise RequestError(
                 _("Not valid values of `%(field)s`: %(values)s.")
-                % {"field": field, "values": ", ".join(str(error.lookup) for error in invalid[:20])},
+                % {
+                    "field": field,
+                    "values": ", ".join(str(error.lookup) for error in invalid[:20]),
+                },
                 "invalid_lookup",
             )
         if asked:
             return self.submit_bulk_export_job([value.strip() for value in raw_ids], asked)
-        found = lookups.fetch(queryset, model_field, values, batch_size=api_settings.BATCH_SIZE, lock_rows=False)
+        found = lookups.fetch(
+            queryset, model_field, values, batch_size=api_settings.BATCH_SIZE, lock_rows=False
+        )
         objects, missing = [], []
         for value in values:
             if value is None:
@@ -214,7 +229,14 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 continue
             objects.append(obj)
         serializer = self.get_serializer(objects, many=True)
-        return Response({"count": len(objects), "results": serializer.data, "not_found": missing, "is_async": False})
+        return Response(
+            {
+                "count": len(objects),
+                "results": serializer.data,
+                "not_found": missing,
+                "is_async": False,
+            }
+        )
 
     @bulk.mapping.post
     def bulk_post(self, request, *args, **kwargs):
@@ -242,7 +264,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     def bulk_lookup_field(self) -> str:
         serializer_class = self.get_serializer_class()
-        return getattr(getattr(serializer_class, "Meta", None), "update_lookup_field", lookups.DEFAULT_LOOKUP_FIELD)
+        return getattr(
+            getattr(serializer_class, "Meta", None),
+            "update_lookup_field",
+            lookups.DEFAULT_LOOKUP_FIELD,
+        )
 
     def get_upsert_field(self, requested: str) -> str | None:
         """The natural key named by ``?upsert=``.
@@ -295,7 +321,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 raise RequestError(_("The CSV file has a header but no rows."), "csv_no_rows")
             if jobs and (asked or len(head) > threshold):
                 return self.submit_bulk_job(
-                    action_name, itertools.chain(head, data), asked, success_status=success_status, **options
+                    action_name,
+                    itertools.chain(head, data),
+                    asked,
+                    success_status=success_status,
+                    **options,
                 )
             if len(head) > limit:
                 data.close()
@@ -305,17 +335,31 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             if hasattr(data, "getlist") and (data or not action_name == DESTROY):
                 # A form, or a multipart body without its `file` part.
                 raise RequestError(
-                    _("Send a JSON list, a CSV body, or a CSV file in the `file` part of a multipart form."),
-                    "csv_no_file" if "multipart" in (self.request.content_type or "") else "not_a_list",
+                    _(
+                        "Send a JSON list, a CSV body, or a CSV file in the `file` part of a multipart form."
+                    ),
+                    "csv_no_file"
+                    if "multipart" in (self.request.content_type or "")
+                    else "not_a_list",
                 )
             items = data
             if jobs and isinstance(items, list) and items and (asked or len(items) > threshold):
-                return self.submit_bulk_job(action_name, items, asked, success_status=success_status, **options)
+                return self.submit_bulk_job(
+                    action_name, items, asked, success_status=success_status, **options
+                )
         operation = self.get_bulk_operation(action_name, **options)
         result = self.run_operation(operation, items)
         return self.get_bulk_endpoint_response(result, items, success_status)
 
-    def submit_bulk_job(self, action_name: str, items, asked: bool, *, success_status: int = status.HTTP_200_OK, **options):
+    def submit_bulk_job(
+        self,
+        action_name: str,
+        items,
+        asked: bool,
+        *,
+        success_status: int = status.HTTP_200_OK,
+        **options,
+    ):
         """Hand the write to a job: ``202 Accepted``, or with ``Prefer: wait=N`` the job's answer if it ends in time."""
         from .jobs.submit import accepted_response, submit_job
         from .jobs.wait import can_wait, job_summary, wait_for_job
@@ -340,10 +384,14 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 try:
                     summary = job_summary(finished)
                 except BulkError:
-                    self.apply_preference(f"wait={seconds:g}" if seconds < 1e6 else f"wait={int(seconds)}")
+                    self.apply_preference(
+                        f"wait={seconds:g}" if seconds < 1e6 else f"wait={int(seconds)}"
+                    )
                     raise
                 if summary is not None:
-                    self.apply_preference(f"wait={seconds:g}" if seconds < 1e6 else f"wait={int(seconds)}")
+                    self.apply_preference(
+                        f"wait={seconds:g}" if seconds < 1e6 else f"wait={int(seconds)}"
+                    )
                     return self.get_bulk_summary_response(summary, success_status)
         if asked:
             self.apply_preference("respond-async")
@@ -401,7 +449,9 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             exc.detail["errors"] = [error.as_dict() for error in exc.item_errors]
             raise
 
-    def get_bulk_endpoint_response(self, result: BulkResult, items: list, success_status: int) -> Response:
+    def get_bulk_endpoint_response(
+        self, result: BulkResult, items: list, success_status: int
+    ) -> Response:
         items = items if isinstance(items, list) else []
         summary = result.summary(items)
         lines = {index: getattr(item, "line", None) for index, item in enumerate(items)}
@@ -417,11 +467,20 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         if summary["dry_run"]:
             status_code = status.HTTP_200_OK
         if summary["error_count"]:
-            status_code = status.HTTP_207_MULTI_STATUS if summary["success_count"] else status.HTTP_400_BAD_REQUEST
+            status_code = (
+                status.HTTP_207_MULTI_STATUS
+                if summary["success_count"]
+                else status.HTTP_400_BAD_REQUEST
+            )
             if not summary["success_count"]:
                 summary = {"code": "invalid", **summary}
-        if getattr(self.request, "accepted_renderer", None) is not None and self.request.accepted_renderer.format == "csv":
-            return Response([self.csv_result_row(entry) for entry in summary["items"]], status=status_code)
+        if (
+            getattr(self.request, "accepted_renderer", None) is not None
+            and self.request.accepted_renderer.format == "csv"
+        ):
+            return Response(
+                [self.csv_result_row(entry) for entry in summary["items"]], status=status_code
+            )
         return Response(summary, status=status_code)
 
     @staticmethod
@@ -436,4 +495,3 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         }
         # Empty cells, not the null token: these are results, not data.
         return {key: "" if value is None else value for key, value in row.items()}
-

@@ -76,7 +76,10 @@ def check_settings(app_configs=None, **kwargs):
                     id="rest_framework_bulk.E004",
                 )
             )
-    batch, limit = user_settings.get("JOB_BATCH_SIZE", DEFAULTS["JOB_BATCH_SIZE"]), user_settings.get("MAX_ITEMS", DEFAULTS["MAX_ITEMS"])
+    batch, limit = (
+        user_settings.get("JOB_BATCH_SIZE", DEFAULTS["JOB_BATCH_SIZE"]),
+        user_settings.get("MAX_ITEMS", DEFAULTS["MAX_ITEMS"]),
+    )
     if isinstance(batch, int) and isinstance(limit, int) and 0 < limit < batch:
         errors.append(
             checks.Error(

@@ -155,9 +155,9 @@ class TooManyItems(RequestError):
 
     def __init__(self, count: int | None, limit: int, *, hint: str | None = None):
         if count is None:
-            message = _("This request matches more than %(limit)d items; at most %(limit)d are allowed.") % {
-                "limit": limit
-            }
+            message = _(
+                "This request matches more than %(limit)d items; at most %(limit)d are allowed."
+            ) % {"limit": limit}
         else:
             message = _("This request carries %(count)d items; at most %(limit)d are allowed.") % {
                 "count": count,
@@ -193,11 +193,15 @@ def as_api_exception(exc: BaseException) -> BaseException:
     both are the client's mistakes too.
     """
     if isinstance(exc, RecursionError):
-        return exceptions.ParseError(_("The request body is nested too deeply."), code="parse_error")
+        return exceptions.ParseError(
+            _("The request body is nested too deeply."), code="parse_error"
+        )
     if isinstance(exc, DataError):
         # A value the database cannot compare or store, from a filter or a
         # lookup: the client's, since every write path reports its own.
-        return RequestError(_("A value of the request is not valid for the database."), "invalid_value")
+        return RequestError(
+            _("A value of the request is not valid for the database."), "invalid_value"
+        )
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
@@ -219,7 +223,11 @@ def error_body(exc: APIException, status_code: int | None = None) -> dict:
     status_code = status_code or getattr(exc, "status_code", 400)
     codes = exc.get_codes()
     if isinstance(detail, (dict, list)):
-        code = _first_code(codes) or getattr(exc, "default_code", None) or _DEFAULT_CODES.get(status_code, "invalid")
+        code = (
+            _first_code(codes)
+            or getattr(exc, "default_code", None)
+            or _DEFAULT_CODES.get(status_code, "invalid")
+        )
         body: dict[str, Any] = {
             "code": code,
             "detail": ErrorDetail(_describe(detail), code=code),

@@ -259,7 +259,9 @@ class BulkFilter:
             # primary-key subquery rather than distinct() keeps the queryset
             # usable for update() and delete() (Django 4.2 refuses both after
             # distinct()).
-            return queryset.filter(pk__in=queryset.model._base_manager.filter(*conditions).values("pk"))
+            return queryset.filter(
+                pk__in=queryset.model._base_manager.filter(*conditions).values("pk")
+            )
         return queryset.filter(*conditions)
 
     def get_lookups(self, queryset: QuerySet, filters: Any) -> list[FilterLookup]:

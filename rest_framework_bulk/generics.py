@@ -50,7 +50,9 @@ class BulkDestroyAPIView(bulk_mixins.BulkDestroyModelMixin, GenericAPIView):
         return self.bulk_destroy(request, *args, **kwargs)
 
 
-class ListBulkCreateAPIView(mixins.ListModelMixin, bulk_mixins.BulkCreateModelMixin, GenericAPIView):
+class ListBulkCreateAPIView(
+    mixins.ListModelMixin, bulk_mixins.BulkCreateModelMixin, GenericAPIView
+):
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 

@@ -60,7 +60,12 @@ def get_model_field(model, lookup_field: str) -> models.Field:
 
 
 def lookup_values(
-    items: Sequence, lookup_field: str, model_field: models.Field, *, scalars: bool = False, start: int = 0
+    items: Sequence,
+    lookup_field: str,
+    model_field: models.Field,
+    *,
+    scalars: bool = False,
+    start: int = 0,
 ):
     """Read and convert each item's lookup value.
 
@@ -105,7 +110,8 @@ def lookup_values(
                 ItemError(
                     index,
                     "invalid_lookup",
-                    _("%(value)s is not a valid `%(field)s`.") % {"value": shorten(raw), "field": lookup_field},
+                    _("%(value)s is not a valid `%(field)s`.")
+                    % {"value": shorten(raw), "field": lookup_field},
                     lookup=display(raw),
                 )
             )
@@ -141,7 +147,14 @@ def lockable(queryset: models.QuerySet) -> bool:
     return not (query.distinct or query.combinator or query.group_by is not None or query.is_sliced)
 
 
-def fetch(queryset: models.QuerySet, model_field: models.Field, values: Sequence, *, batch_size: int, lock_rows: bool) -> dict:
+def fetch(
+    queryset: models.QuerySet,
+    model_field: models.Field,
+    values: Sequence,
+    *,
+    batch_size: int,
+    lock_rows: bool,
+) -> dict:
     """Map each value to its object in ``queryset``, one query per batch.
 
     With ``lock_rows`` the rows are locked (``SELECT ... FOR UPDATE``) in
@@ -202,7 +215,9 @@ def _sort_key(value):
     return (str(type(value)), value) if not isinstance(value, (int, float)) else ("", value)
 
 
-def check_object_permissions(view, objects: Sequence, indexes: Sequence[int], lookups: Sequence) -> list[ItemError]:
+def check_object_permissions(
+    view, objects: Sequence, indexes: Sequence[int], lookups: Sequence
+) -> list[ItemError]:
     """Run the view's object permissions on each object; one error per refusal."""
     errors = []
     request = view.request
@@ -220,6 +235,7 @@ def not_found(index: int, lookup_field: str, value: Any) -> ItemError:
     return ItemError(
         index,
         "not_found",
-        _("No object with `%(field)s` %(value)s was found.") % {"field": lookup_field, "value": display(value)},
+        _("No object with `%(field)s` %(value)s was found.")
+        % {"field": lookup_field, "value": display(value)},
         lookup=display(value),
     )

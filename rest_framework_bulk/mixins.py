@@ -49,7 +49,16 @@ __all__ = [
 
 
 #: The spellings a flag in the query string may take.
-FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+FLAG_VALUES = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def parse_flag(request, name: str) -> bool:
@@ -65,7 +74,8 @@ def parse_flag(request, name: str) -> bool:
     value = values[0].strip().lower() if len(values) == 1 else None
     if value not in FLAG_VALUES:
         raise RequestError(
-            _("`%(name)s` takes one of 1, true, yes, on, 0, false, no, off, once.") % {"name": name},
+            _("`%(name)s` takes one of 1, true, yes, on, 0, false, no, off, once.")
+            % {"name": name},
             "invalid_flag",
         )
     return FLAG_VALUES[value]
@@ -168,7 +178,9 @@ class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
         request = getattr(self, "request", None)
         if request is None:
             return False
-        lookup_url_kwarg = getattr(self, "lookup_url_kwarg", None) or getattr(self, "lookup_field", None)
+        lookup_url_kwarg = getattr(self, "lookup_url_kwarg", None) or getattr(
+            self, "lookup_field", None
+        )
         if lookup_url_kwarg in getattr(self, "kwargs", {}):
             return False
         if request.method in ("PUT", "PATCH", "DELETE"):
@@ -249,8 +261,14 @@ class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
         if preferences.get("return") == "representation" and representation:
             self.apply_preference("return=representation")
         if summary_body:
-            summary = result.summary(self.request.data if isinstance(self.request.data, list) else None)
-            status_code = success_status if success_status != status.HTTP_204_NO_CONTENT else status.HTTP_200_OK
+            summary = result.summary(
+                self.request.data if isinstance(self.request.data, list) else None
+            )
+            status_code = (
+                success_status
+                if success_status != status.HTTP_204_NO_CONTENT
+                else status.HTTP_200_OK
+            )
             if result.dry_run:
                 status_code = status.HTTP_200_OK
             if result.failed:
@@ -365,7 +383,10 @@ class BulkDestroyModelMixin(BulkOperationMixin):
         each object is deleted on its own through them instead.
         """
         instances = getattr(objects, "bulk_instances", None)
-        if type(self).perform_destroy not in DESTROY_HOOKS or objects.model.delete is not models.Model.delete:
+        if (
+            type(self).perform_destroy not in DESTROY_HOOKS
+            or objects.model.delete is not models.Model.delete
+        ):
             for obj in instances if instances is not None else objects:
                 self.perform_destroy(obj)
             return

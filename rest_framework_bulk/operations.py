@@ -64,7 +64,17 @@ DONE = {CREATE: "created", UPDATE: "updated", PARTIAL_UPDATE: "updated", DESTROY
 class ItemResult:
     """The outcome of one item."""
 
-    __slots__ = ("index", "status", "pk", "lookup", "code", "detail", "codes", "instance", "current_version")
+    __slots__ = (
+        "index",
+        "status",
+        "pk",
+        "lookup",
+        "code",
+        "detail",
+        "codes",
+        "instance",
+        "current_version",
+    )
 
     def __init__(
         self,
@@ -122,7 +132,11 @@ class BulkResult:
         self.version: VersionField | None = None
 
     def add_error(self, error: ItemError) -> None:
-        status = "invalid" if error.code in ("invalid", "invalid_lookup", "missing_lookup", "duplicate_lookup") else error.code
+        status = (
+            "invalid"
+            if error.code in ("invalid", "invalid_lookup", "missing_lookup", "duplicate_lookup")
+            else error.code
+        )
         self.items.append(
             ItemResult(
                 error.index,
@@ -139,7 +153,9 @@ class BulkResult:
         current = NO_VERSION
         if self.version is not None:
             current = self.version.represent(getattr(instance, self.version.attname))
-        self.items.append(ItemResult(index, status, pk=instance.pk, instance=instance, current_version=current))
+        self.items.append(
+            ItemResult(index, status, pk=instance.pk, instance=instance, current_version=current)
+        )
 
     def sort(self) -> None:
         self.items.sort(key=lambda item: item.index)
@@ -170,7 +186,11 @@ class BulkResult:
         if self.dry_run:
             created, updated, deleted = [], self.ids("would_update"), self.ids("would_delete")
         else:
-            created, updated, deleted = self.ids("created"), self.ids("updated"), self.ids("deleted")
+            created, updated, deleted = (
+                self.ids("created"),
+                self.ids("updated"),
+                self.ids("deleted"),
+            )
         return {
             "total_items": self.total,
             "success_count": len(self.succeeded),
@@ -209,7 +229,11 @@ def describe(detail: Any) -> str:
     if isinstance(detail, dict):
         parts = []
         for field, messages in detail.items():
-            text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else describe(messages)
+            text = (
+                "; ".join(str(m) for m in messages)
+                if isinstance(messages, list)
+                else describe(messages)
+            )
             parts.append(f"{field}: {text}")
         return " ".join(parts)
     if isinstance(detail, list):
@@ -250,10 +274,18 @@ class BulkOperation:
     """
 
     def __init__(
-        self, view, action: str, *, lenient: bool = False, dry_run: bool = False, upsert_field: str | None = None
+        self,
+        view,
+        action: str,
+        *,
+        lenient: bool = False,
+        dry_run: bool = False,
+        upsert_field: str | None = None,
     ):
         assert action in ACTIONS, f"`action` must be one of {ACTIONS}, not {action!r}."
-        assert (action == UPSERT) == bool(upsert_field), "`upsert_field` goes with the `upsert` action, and only with it."
+        assert (action == UPSERT) == bool(upsert_field), (
+            "`upsert_field` goes with the `upsert` action, and only with it."
+        )
         self.view = view
         self.action = action
         self.lenient = lenient
@@ -279,7 +311,9 @@ class BulkOperation:
             raise RequestError(describe(exc.messages), "invalid") from exc
         except (ProtectedError, RestrictedError) as exc:
             raise RequestError(
-                _("Some of the objects are still referred to and cannot be deleted; nothing was deleted."),
+                _(
+                    "Some of the objects are still referred to and cannot be deleted; nothing was deleted."
+                ),
                 "protected",
                 status.HTTP_409_CONFLICT,
             ) from exc
@@ -319,7 +353,9 @@ class BulkOperation:
             elif self.action == UPSERT:
                 result = self.upsert(items, start_index, queryset)
             else:
-                result = self.update(items, start_index, queryset, partial=self.action == PARTIAL_UPDATE)
+                result = self.update(
+                    items, start_index, queryset, partial=self.action == PARTIAL_UPDATE
+                )
             if self.dry_run:
                 transaction.set_rollback(True, using=using)
         return result
@@ -333,14 +369,21 @@ class BulkOperation:
         refused.
         """
         if not isinstance(data, list):
-            if self.action == DESTROY and data is not None and not isinstance(data, (str, bytes)) and not data:
+            if (
+                self.action == DESTROY
+                and data is not None
+                and not isinstance(data, (str, bytes))
+                and not data
+            ):
                 return None
             if data is None:
                 message = _("Expected a list of items but got null.")
             elif not isinstance(data, (dict, str, bytes)) and not data:
                 message = _("Expected a list of items but got no body.")
             else:
-                message = _("Expected a list of items but got %(type)s.") % {"type": type(data).__name__}
+                message = _("Expected a list of items but got %(type)s.") % {
+                    "type": type(data).__name__
+                }
             raise RequestError(message, "not_a_list")
         if len(data) > self.max_items:
             raise TooManyItems(len(data), self.max_items)
@@ -356,7 +399,9 @@ class BulkOperation:
             # many_init() would, with our list class.
             kwargs["context"] = serializer.context
             child = type(serializer.child)(*args, **kwargs)
-            list_kwargs = {key: value for key, value in kwargs.items() if key in LIST_SERIALIZER_KWARGS}
+            list_kwargs = {
+                key: value for key, value in kwargs.items() if key in LIST_SERIALIZER_KWARGS
+            }
             serializer = BulkListSerializer(*args, child=child, **list_kwargs)
         serializer.lenient = self.lenient
         serializer.bulk_in_transaction = True
@@ -393,7 +438,11 @@ class BulkOperation:
 
     def lookup_field(self) -> str:
         serializer_class = self.view.get_serializer_class()
-        return getattr(getattr(serializer_class, "Meta", None), "update_lookup_field", lookups.DEFAULT_LOOKUP_FIELD)
+        return getattr(
+            getattr(serializer_class, "Meta", None),
+            "update_lookup_field",
+            lookups.DEFAULT_LOOKUP_FIELD,
+        )
 
     # Actions ------------------------------------------------------------
 
@@ -420,7 +469,9 @@ class BulkOperation:
         # The instance is the queryset, as djangorestframework-bulk passed
         # it (list serializers written for it read `self.instance`); the
         # lined-up targets go in `bulk_targets`.
-        serializer = self.get_serializer(filtered, data=[items[index] for index in positions], partial=partial)
+        serializer = self.get_serializer(
+            filtered, data=[items[index] for index in positions], partial=partial
+        )
         serializer.bulk_targets = instances
         serializer.bulk_indexes = [start + index for index in positions]
         result.serializer = serializer
@@ -441,11 +492,19 @@ class BulkOperation:
         field = self.upsert_field
         model_field = lookups.get_model_field(queryset.model, field)
         values, errors = lookups.lookup_values(items, field, model_field, start=start)
-        found = lookups.fetch(filtered, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS)
+        found = lookups.fetch(
+            filtered,
+            model_field,
+            values,
+            batch_size=self.batch_size,
+            lock_rows=api_settings.LOCK_ROWS,
+        )
         existing = [i for i, value in enumerate(values) if value is not None and value in found]
         new = [i for i, value in enumerate(values) if value is not None and value not in found]
         denied = self.check_permissions(
-            [found[values[i]] for i in existing], [start + i for i in existing], [values[i] for i in existing]
+            [found[values[i]] for i in existing],
+            [start + i for i in existing],
+            [values[i] for i in existing],
         )
         errors.extend(denied)
         version = self.version
@@ -453,7 +512,9 @@ class BulkOperation:
             # A version names a row the client read: if it is gone, do not
             # bring it back.
             gone = [i for i in new if version.sent(items[i]) not in (None, "")]
-            errors.extend(version.conflict(start + i, None, lookup=lookups.display(values[i])) for i in gone)
+            errors.extend(
+                version.conflict(start + i, None, lookup=lookups.display(values[i])) for i in gone
+            )
             new = [i for i in new if i not in gone]
         refused = {error.index for error in denied}
         existing = [i for i in existing if start + i not in refused]
@@ -493,13 +554,16 @@ class BulkOperation:
             named.bulk_named = True
             if not self.view.allow_bulk_destroy(queryset, named):
                 raise RequestError(
-                    _("This view does not allow these objects to be deleted in bulk."), "bulk_destroy_not_allowed"
+                    _("This view does not allow these objects to be deleted in bulk."),
+                    "bulk_destroy_not_allowed",
                 )
             errors.extend(self.check_versions(items, start, targets))
         else:
             if self.version is not None and self.version_required:
                 raise RequestError(
-                    _("This view requires a version on every item: name the objects to delete in the body."),
+                    _(
+                        "This view requires a version on every item: name the objects to delete in the body."
+                    ),
                     "version_required",
                     status.HTTP_428_PRECONDITION_REQUIRED,
                 )
@@ -514,12 +578,17 @@ class BulkOperation:
             if not self.needs_objects():
                 filtered = filtered.select_related(None).only(queryset.model._meta.pk.attname)
             targets = lookups.fetch_all(
-                filtered, limit=self.max_items, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
+                filtered,
+                limit=self.max_items,
+                batch_size=self.batch_size,
+                lock_rows=api_settings.LOCK_ROWS,
             )
             if len(targets) > self.max_items:
                 raise TooManyItems(None, self.max_items)
             result.total = len(targets)
-            errors = self.check_permissions(targets, [start + i for i in range(len(targets))], [obj.pk for obj in targets])
+            errors = self.check_permissions(
+                targets, [start + i for i in range(len(targets))], [obj.pk for obj in targets]
+            )
         for error in errors:
             result.add_error(error)
         if errors and not self.lenient:
@@ -552,7 +621,9 @@ class BulkOperation:
             refused_indexes = {error.index for error in refused}
             for index, target in doomed:
                 if index not in refused_indexes:
-                    result.items.append(ItemResult(index, "deleted", pk=pks[index], instance=target))
+                    result.items.append(
+                        ItemResult(index, "deleted", pk=pks[index], instance=target)
+                    )
         return result
 
     def delete(self, queryset, doomed: list) -> list[ItemError]:
@@ -574,13 +645,17 @@ class BulkOperation:
         for index, target in doomed:
             try:
                 with transaction.atomic(using=db):
-                    self.view.perform_bulk_destroy(self.objects_to_delete(queryset, [(index, target)]))
+                    self.view.perform_bulk_destroy(
+                        self.objects_to_delete(queryset, [(index, target)])
+                    )
             except (ProtectedError, RestrictedError):
                 errors.append(
                     ItemError(
                         index,
                         "protected",
-                        _("This object is still referred to by other objects and cannot be deleted."),
+                        _(
+                            "This object is still referred to by other objects and cannot be deleted."
+                        ),
                         lookup=lookups.display(target.pk),
                     )
                 )
@@ -629,11 +704,17 @@ class BulkOperation:
         written them since they were read: those items fail.
         """
         version = self.version
-        claimed = [(index, target) for index, target in doomed if version.sent(items[index - start]) not in (None, "")]
+        claimed = [
+            (index, target)
+            for index, target in doomed
+            if version.sent(items[index - start]) not in (None, "")
+        ]
         if not claimed:
             return []
         expected = {target.pk: getattr(target, version.attname) for _, target in claimed}
-        stale = version.claim([target for _, target in claimed], expected, using, batch_size=self.batch_size)
+        stale = version.claim(
+            [target for _, target in claimed], expected, using, batch_size=self.batch_size
+        )
         positions = {target.pk: index for index, target in claimed}
         return [
             version.conflict(
@@ -647,7 +728,9 @@ class BulkOperation:
 
     def objects_to_delete(self, queryset, doomed: list) -> models.QuerySet:
         model = queryset.model
-        objects = model._base_manager.db_manager(queryset.db).filter(pk__in=[target.pk for _, target in doomed])
+        objects = model._base_manager.db_manager(queryset.db).filter(
+            pk__in=[target.pk for _, target in doomed]
+        )
         # The rows are fetched and locked already; spare the collector
         # from selecting them again.
         objects.bulk_instances = [target for _, target in doomed]
@@ -659,7 +742,9 @@ class BulkOperation:
         """Targets lined up with ``items`` (``None`` where not found) and the errors."""
         lookup_field = self.lookup_field()
         model_field = lookups.get_model_field(queryset.model, lookup_field)
-        values, errors = lookups.lookup_values(items, lookup_field, model_field, scalars=scalars, start=start)
+        values, errors = lookups.lookup_values(
+            items, lookup_field, model_field, scalars=scalars, start=start
+        )
         if scalars and not self.needs_objects():
             # Nothing will look at the rows but their keys.
             names = {queryset.model._meta.pk.attname, model_field.attname}
@@ -667,7 +752,11 @@ class BulkOperation:
                 names.add(self.version.attname)
             queryset = queryset.select_related(None).only(*names)
         found = lookups.fetch(
-            queryset, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
+            queryset,
+            model_field,
+            values,
+            batch_size=self.batch_size,
+            lock_rows=api_settings.LOCK_ROWS,
         )
         targets = []
         indexes, objects, shown = [], [], []
@@ -683,7 +772,9 @@ class BulkOperation:
         denied = self.check_permissions(objects, indexes, shown)
         if denied:
             refused = {error.index for error in denied}
-            targets = [None if start + index in refused else target for index, target in enumerate(targets)]
+            targets = [
+                None if start + index in refused else target for index, target in enumerate(targets)
+            ]
             errors.extend(denied)
         return targets, errors
 
@@ -721,7 +812,9 @@ class BulkOperation:
                 raise RequestError(describe(serializer.errors), "invalid")
             raise BulkError(serializer.item_errors, result.total)
 
-    def save(self, serializer: BulkListSerializer, result: BulkResult, perform, action: str) -> None:
+    def save(
+        self, serializer: BulkListSerializer, result: BulkResult, perform, action: str
+    ) -> None:
         for error in serializer.item_errors:
             result.add_error(error)
         done = DONE[action]
@@ -730,7 +823,9 @@ class BulkOperation:
             targets = serializer.bulk_targets
             for index in serializer.validated_indexes:
                 instance = targets[index] if targets is not None else None
-                item = ItemResult(positions[index], "would_" + ("create" if action == CREATE else "update"))
+                item = ItemResult(
+                    positions[index], "would_" + ("create" if action == CREATE else "update")
+                )
                 if instance is not None:
                     item.pk = instance.pk
                 result.items.append(item)

@@ -87,7 +87,9 @@ class BulkListSerializer(ListSerializer):
     update_lookup_field = lookups.DEFAULT_LOOKUP_FIELD
 
     default_error_messages = {
-        "conflict": _("This item conflicts with existing data (a unique or related-object constraint failed)."),
+        "conflict": _(
+            "This item conflicts with existing data (a unique or related-object constraint failed)."
+        ),
         "data_error": _("A value of this item does not fit its database column."),
         "refused": _("The database refused this item."),
     }
@@ -200,14 +202,20 @@ class BulkListSerializer(ListSerializer):
                 # Checked before validation: a stale item is not written at all.
                 lookup = lookups.display(getattr(instance, attname)) if attname else None
                 error = version.check(
-                    self.position(index), item, instance, required=self.bulk_version_required, lookup=lookup
+                    self.position(index),
+                    item,
+                    instance,
+                    required=self.bulk_version_required,
+                    lookup=lookup,
                 )
                 if error is not None:
                     self.item_errors.append(error)
                     continue
             child.instance = instance
             child.initial_data = item
-            child._bulk_lookup = (lookup_field, getattr(instance, attname)) if attname and instance else None
+            child._bulk_lookup = (
+                (lookup_field, getattr(instance, attname)) if attname and instance else None
+            )
             batch.start(index)
             try:
                 validated = self.run_child_validation(item)
@@ -215,7 +223,13 @@ class BulkListSerializer(ListSerializer):
                 batch.fail(index)
                 lookup = lookups.display(child._bulk_lookup[1]) if child._bulk_lookup else None
                 self.item_errors.append(
-                    ItemError(self.position(index), "invalid", exc.detail, codes=exc.get_codes(), lookup=lookup)
+                    ItemError(
+                        self.position(index),
+                        "invalid",
+                        exc.detail,
+                        codes=exc.get_codes(),
+                        lookup=lookup,
+                    )
                 )
             else:
                 ret.append(validated)
@@ -225,7 +239,9 @@ class BulkListSerializer(ListSerializer):
 
         if self.item_errors and not self.lenient:
             self.item_errors.sort(key=lambda error: error.index)
-            raise ValidationError({error.index: self.error_detail(error, lookup_field) for error in self.item_errors})
+            raise ValidationError(
+                {error.index: self.error_detail(error, lookup_field) for error in self.item_errors}
+            )
         return ret
 
     @staticmethod
@@ -263,7 +279,11 @@ class BulkListSerializer(ListSerializer):
         model_field = lookups.get_model_field(queryset.model, lookup_field)
         values, errors = lookups.lookup_values(data, lookup_field, model_field)
         found = lookups.fetch(
-            queryset, model_field, values, batch_size=self.batch_size, lock_rows=api_settings.LOCK_ROWS
+            queryset,
+            model_field,
+            values,
+            batch_size=self.batch_size,
+            lock_rows=api_settings.LOCK_ROWS,
         )
         targets = []
         for index, value in enumerate(values):
@@ -326,8 +346,12 @@ class BulkListSerializer(ListSerializer):
         if names:
             entries.sort(key=lambda entry: tuple(_sort_value(entry[1].get(name)) for name in names))
         if not self.can_write_in_batches("create", validated_data):
-            return self.write_per_item(entries, lambda attrs, _: self.child.create(attrs), "created")
-        raise_errors_on_nested_writes("create", self.child, validated_data[0] if validated_data else {})
+            return self.write_per_item(
+                entries, lambda attrs, _: self.child.create(attrs), "created"
+            )
+        raise_errors_on_nested_writes(
+            "create", self.child, validated_data[0] if validated_data else {}
+        )
         objects = [(index, model(**attrs)) for index, attrs in entries]
 
         def write(batch):
@@ -350,7 +374,9 @@ class BulkListSerializer(ListSerializer):
                 lambda attrs, position: self.update_one(entries[position][2], attrs),
                 "updated",
             )
-        raise_errors_on_nested_writes("update", self.child, validated_data[0] if validated_data else {})
+        raise_errors_on_nested_writes(
+            "update", self.child, validated_data[0] if validated_data else {}
+        )
         model = self.model
         opts = model._meta
         auto_now = [f for f in opts.concrete_fields if getattr(f, "auto_now", False)]
@@ -369,7 +395,11 @@ class BulkListSerializer(ListSerializer):
                 if field not in fields:
                     fields.append(field)
             if version is not None and version.counter:
-                setattr(instance, version.attname, version.next_value(self.expected_versions[instance.pk]))
+                setattr(
+                    instance,
+                    version.attname,
+                    version.next_value(self.expected_versions[instance.pk]),
+                )
                 if version.field not in fields:
                     fields.append(version.field)
             columns[index] = tuple(fields)
@@ -384,7 +414,9 @@ class BulkListSerializer(ListSerializer):
             for index, instance in batch:
                 groups.setdefault(columns[index], []).append(instance)
             for fields, group in groups.items():
-                writers.update_rows(model, group, fields, self.batch_size, self.db, condition=condition)
+                writers.update_rows(
+                    model, group, fields, self.batch_size, self.db, condition=condition
+                )
 
         return self.write_in_batches(objects, write, "updated")
 
@@ -455,7 +487,10 @@ class BulkListSerializer(ListSerializer):
                         return f"{name} is not a model field"
                     if not field.concrete or field.many_to_many:
                         return f"{name} is not a concrete field"
-        if action == "create" and not connections[self.db].features.can_return_rows_from_bulk_insert:
+        if (
+            action == "create"
+            and not connections[self.db].features.can_return_rows_from_bulk_insert
+        ):
             return "the database returns no primary keys from bulk inserts"
         return None
 
@@ -487,7 +522,9 @@ class BulkListSerializer(ListSerializer):
     def write_per_item(self, entries: list, write_one, status: str) -> list:
         saved = []
         for position, (index, attrs) in enumerate(entries):
-            ok, instance = self.attempt(index, partial(write_one, attrs, position), savepoint=self.lenient)
+            ok, instance = self.attempt(
+                index, partial(write_one, attrs, position), savepoint=self.lenient
+            )
             if ok:
                 saved.append((index, instance))
         self.raise_if_strict()
@@ -508,14 +545,20 @@ class BulkListSerializer(ListSerializer):
         except StaleVersion as exc:
             self.item_errors.extend(self.version_conflicts(index, exc.objects))
         except IntegrityError:
-            self.item_errors.append(ItemError(self.position(index), "conflict", self.error_messages["conflict"]))
+            self.item_errors.append(
+                ItemError(self.position(index), "conflict", self.error_messages["conflict"])
+            )
         except DataError:
-            self.item_errors.append(ItemError(self.position(index), "invalid", self.error_messages["data_error"]))
+            self.item_errors.append(
+                ItemError(self.position(index), "invalid", self.error_messages["data_error"])
+            )
         except DatabaseError as exc:
             if not writers.is_refusal(exc):
                 raise
             # Refused by the database itself: a trigger, a check constraint.
-            self.item_errors.append(ItemError(self.position(index), "conflict", self.error_messages["refused"]))
+            self.item_errors.append(
+                ItemError(self.position(index), "conflict", self.error_messages["refused"])
+            )
         except ValidationError as exc:
             self.item_errors.append(
                 ItemError(self.position(index), "invalid", exc.detail, codes=exc.get_codes())
@@ -524,7 +567,12 @@ class BulkListSerializer(ListSerializer):
             # A model's save() that runs full_clean(), say.
             detail = serializers.as_serializer_error(exc)
             self.item_errors.append(
-                ItemError(self.position(index), "invalid", detail, codes=ValidationError(detail).get_codes())
+                ItemError(
+                    self.position(index),
+                    "invalid",
+                    detail,
+                    codes=ValidationError(detail).get_codes(),
+                )
             )
         if not savepoint and not self.lenient:
             self.raise_if_strict()
@@ -535,7 +583,9 @@ class BulkListSerializer(ListSerializer):
         version = self.version
         attname = lookups.get_model_field(self.model, lookups.get_lookup_field(self)).attname
         errors = []
-        for obj, current in version.stale(objects, self.expected_versions, self.db) or [(obj, obj) for obj in objects]:
+        for obj, current in version.stale(objects, self.expected_versions, self.db) or [
+            (obj, obj) for obj in objects
+        ]:
             lookup = lookups.display(getattr(obj, attname))
             sent = version.represent(self.expected_versions.get(obj.pk))
             errors.append(version.conflict(self.position(index), current, lookup=lookup, sent=sent))
@@ -543,7 +593,11 @@ class BulkListSerializer(ListSerializer):
 
     def raise_if_strict(self) -> None:
         if self.item_errors and not self.lenient:
-            total = len(self.initial_data) if isinstance(getattr(self, "initial_data", None), list) else 0
+            total = (
+                len(self.initial_data)
+                if isinstance(getattr(self, "initial_data", None), list)
+                else 0
+            )
             raise BulkError(self.item_errors, total)
 
 

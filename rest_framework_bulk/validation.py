@@ -139,7 +139,9 @@ class BatchValidation:
                     source = field.source_attrs[-1] if field.source_attrs else field.source
                     keys = [self.internal_value(field, item) for item in self.items]
                     batched = UniqueValidator(
-                        queryset=PrefetchedQuerySet.build(self, validator.queryset, [source], [[key] for key in keys]),
+                        queryset=PrefetchedQuerySet.build(
+                            self, validator.queryset, [source], [[key] for key in keys]
+                        ),
                         message=validator.message,
                         lookup=validator.lookup,
                     )
@@ -237,7 +239,9 @@ class RelationCache:
             return None
         try:
             key_field = (
-                queryset.model._meta.pk if lookup == "pk" else queryset.model._meta.get_field(lookup)
+                queryset.model._meta.pk
+                if lookup == "pk"
+                else queryset.model._meta.get_field(lookup)
             )
         except Exception:
             return None
@@ -365,13 +369,17 @@ class PrefetchedQuerySet:
                 continue
             normal = tuple(_normalise(value, vendor) for value in key)
             if normal not in claims:
-                wanted.append([value.pk if isinstance(value, models.Model) else value for value in key])
+                wanted.append(
+                    [value.pk if isinstance(value, models.Model) else value for value in key]
+                )
             claims.setdefault(normal, []).append(index)
         existing: dict[tuple, set] = {}
         columns = [cls._column(model, source) for source in sources]
         size = query_chunk_size(queryset, batch.batch_size, len(sources))
         for chunk in chunks(wanted, size):
-            lookups = {f"{column}__in": {key[i] for key in chunk} for i, column in enumerate(columns)}
+            lookups = {
+                f"{column}__in": {key[i] for key in chunk} for i, column in enumerate(columns)
+            }
             try:
                 rows = queryset.filter(**lookups).order_by().values_list(*columns, "pk")
                 for *values, pk in rows:
@@ -480,7 +488,8 @@ class UniqueConstraintValidator(UniqueTogetherValidator):
         missing = {
             name: self.missing_message
             for name in self.fields
-            if serializer.fields[name].source not in attrs and serializer.fields[name].source not in self.defaults
+            if serializer.fields[name].source not in attrs
+            and serializer.fields[name].source not in self.defaults
         }
         if missing:
             raise ValidationError(missing, code="required")

@@ -50,7 +50,9 @@ def convert(model_field: models.Field, raw: Any) -> Any:
         if isinstance(target, models.UUIDField):
             if not isinstance(raw, (str, uuid.UUID)):
                 raise ValueError("a UUID is sent as text")
-        elif isinstance(raw, float) and not isinstance(target, (models.FloatField, models.DecimalField)):
+        elif isinstance(raw, float) and not isinstance(
+            target, (models.FloatField, models.DecimalField)
+        ):
             raise ValueError("a float names no such value")
         value = target.to_python(raw)
     except (DjangoValidationError, TypeError, ValueError, ArithmeticError, OverflowError) as exc:
@@ -109,7 +111,11 @@ def _has_surrogates(text: str) -> bool:
 
 def shorten(value: Any) -> str:
     """``repr(value)``, cut to a length fit for an error message."""
-    text = repr(value) if not isinstance(value, str) or len(value) <= _MAX_SHOWN else repr(value[:_MAX_SHOWN]) + "…"
+    text = (
+        repr(value)
+        if not isinstance(value, str) or len(value) <= _MAX_SHOWN
+        else repr(value[:_MAX_SHOWN]) + "…"
+    )
     return text if len(text) <= _MAX_SHOWN + 10 else text[:_MAX_SHOWN] + "…"
 
 
@@ -121,7 +127,11 @@ def display(value: Any) -> Any:
         return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(value) else value
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, int) and not isinstance(value, bool) and not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]
+    ):
         return str(value)
     if value is None or isinstance(value, (bool, int, float)):
         return value

@@ -40,7 +40,9 @@ MESSAGES = {
         "Nothing of this item was written."
     ),
     "version_gone": _("This object no longer exists; nothing of this item was written."),
-    "version_required": _("This item must carry `%(field)s`, the version of the object it was read at."),
+    "version_required": _(
+        "This item must carry `%(field)s`, the version of the object it was read at."
+    ),
     "invalid": _("%(value)s is not a valid `%(field)s`."),
 }
 
@@ -75,8 +77,12 @@ class VersionField:
                 "field. Set `bulk_version_field` on the view (or `Meta.bulk_version_field` on the "
                 "serializer) to an integer field or an `auto_now` timestamp of the model."
             ) from None
-        self.counter = isinstance(field, models.IntegerField) and not isinstance(field, models.AutoField)
-        if not self.counter and not (isinstance(field, models.DateField) and getattr(field, "auto_now", False)):
+        self.counter = isinstance(field, models.IntegerField) and not isinstance(
+            field, models.AutoField
+        )
+        if not self.counter and not (
+            isinstance(field, models.DateField) and getattr(field, "auto_now", False)
+        ):
             raise ImproperlyConfigured(
                 f"The bulk version field '{model.__name__}.{name}' must be an integer field, which "
                 "bulk writes increment, or a timestamp with `auto_now=True`, which they refresh."
@@ -92,13 +98,18 @@ class VersionField:
         """The raw version ``item`` carries, or ``None``."""
         return item.get(self.name) if isinstance(item, dict) else None
 
-    def check(self, index: int, item: Any, instance: models.Model, *, required: bool, lookup: Any = None):
+    def check(
+        self, index: int, item: Any, instance: models.Model, *, required: bool, lookup: Any = None
+    ):
         """The error for ``item`` against ``instance`` as read, or ``None``."""
         raw = self.sent(item)
         if raw is None or raw == "":
             if required:
                 return ItemError(
-                    index, "version_required", MESSAGES["version_required"] % {"field": self.name}, lookup=lookup
+                    index,
+                    "version_required",
+                    MESSAGES["version_required"] % {"field": self.name},
+                    lookup=lookup,
                 )
             return None
         try:
@@ -106,7 +117,11 @@ class VersionField:
         except ValueError:
             message = MESSAGES["invalid"] % {"value": shorten(raw), "field": self.name}
             return ItemError(
-                index, "invalid", {self.name: [message]}, codes={self.name: ["invalid"]}, lookup=lookup
+                index,
+                "invalid",
+                {self.name: [message]},
+                codes={self.name: ["invalid"]},
+                lookup=lookup,
             )
         current = getattr(instance, self.attname)
         if value != current:
@@ -129,9 +144,17 @@ class VersionField:
         except serializers.ValidationError as exc:
             raise ValueError(str(exc)) from None
 
-    def conflict(self, index: int, instance: models.Model | None, *, lookup: Any = None, sent: Any = None):
+    def conflict(
+        self, index: int, instance: models.Model | None, *, lookup: Any = None, sent: Any = None
+    ):
         if instance is None:
-            return ItemError(index, "version_conflict", MESSAGES["version_gone"], lookup=lookup, current_version=None)
+            return ItemError(
+                index,
+                "version_conflict",
+                MESSAGES["version_gone"],
+                lookup=lookup,
+                current_version=None,
+            )
         current = self.represent(getattr(instance, self.attname))
         message = MESSAGES["version_conflict"] % {
             "sent": shorten(sent) if sent is not None else "?",
@@ -155,7 +178,9 @@ class VersionField:
         """The version a write stores: the read one plus one for a counter."""
         return (current or 0) + 1 if self.counter else current
 
-    def claim(self, objects: Sequence[models.Model], expected: dict, using: str, *, batch_size: int) -> list:
+    def claim(
+        self, objects: Sequence[models.Model], expected: dict, using: str, *, batch_size: int
+    ) -> list:
         """Check the rows of ``objects`` still hold ``expected[pk]``, and lock them.
 
         One conditional ``UPDATE`` per batch that writes the version
@@ -170,7 +195,11 @@ class VersionField:
             for obj in batch:
                 condition |= Q(pk=obj.pk, **{self.attname: expected[obj.pk]})
             value = F(self.attname) + 1 if self.counter else F(self.attname)
-            count = base.filter(pk__in=[obj.pk for obj in batch]).filter(condition).update(**{self.attname: value})
+            count = (
+                base.filter(pk__in=[obj.pk for obj in batch])
+                .filter(condition)
+                .update(**{self.attname: value})
+            )
             if count != len(batch):
                 stale.extend(self.stale(batch, expected, using))
         return stale
@@ -189,8 +218,13 @@ class VersionField:
 
     def current(self, objects: Sequence[models.Model], using: str) -> dict:
         """The committed version of each row, read with a locking read where there is one."""
-        queryset = self.model._base_manager.db_manager(using).filter(pk__in=[obj.pk for obj in objects])
-        if connections[using].features.has_select_for_update and transaction.get_connection(using).in_atomic_block:
+        queryset = self.model._base_manager.db_manager(using).filter(
+            pk__in=[obj.pk for obj in objects]
+        )
+        if (
+            connections[using].features.has_select_for_update
+            and transaction.get_connection(using).in_atomic_block
+        ):
             # A plain read may answer from the transaction's snapshot (MySQL).
             queryset = queryset.select_for_update()
         return dict(queryset.values_list("pk", self.attname))

@@ -89,7 +89,9 @@ def update_rows(
                     params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
                 if condition is not None:
                     params.append(condition[0].get_db_prep_save(condition[1][obj.pk], connection))
-            sql = statement(connection, table, columns, len(batch), conditional=condition is not None)
+            sql = statement(
+                connection, table, columns, len(batch), conditional=condition is not None
+            )
             if statement is _postgresql_statement:
                 params.extend(pk.get_db_prep_save(obj.pk, connection) for obj in batch)
             cursor.execute(sql, params)
@@ -111,7 +113,9 @@ def _update_one_by_one(model, objs, fields, using, condition) -> int:
     return len(objs)
 
 
-def _postgresql_statement(connection, table: str, columns: list, rows: int, *, conditional: bool = False) -> str:
+def _postgresql_statement(
+    connection, table: str, columns: list, rows: int, *, conditional: bool = False
+) -> str:
     qn = connection.ops.quote_name
     casts = []
     for field in columns:
@@ -127,7 +131,11 @@ def _postgresql_statement(connection, table: str, columns: list, rows: int, *, c
     assignments = ", ".join(
         f"{qn(field.column)} = v.{names[i]}" for i, field in enumerate(columns[:written]) if i
     )
-    check = f" AND {table}.{qn(columns[-1].column)} IS NOT DISTINCT FROM v._bulk_expected" if conditional else ""
+    check = (
+        f" AND {table}.{qn(columns[-1].column)} IS NOT DISTINCT FROM v._bulk_expected"
+        if conditional
+        else ""
+    )
     return (
         f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({', '.join(names)}) "
         f"WHERE {table}.{qn(columns[0].column)} = v._bulk_pk "
@@ -138,7 +146,9 @@ def _postgresql_statement(connection, table: str, columns: list, rows: int, *, c
     )
 
 
-def _sqlite_statement(connection, table: str, columns: list, rows: int, *, conditional: bool = False) -> str:
+def _sqlite_statement(
+    connection, table: str, columns: list, rows: int, *, conditional: bool = False
+) -> str:
     qn = connection.ops.quote_name
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     values = ", ".join([row] * rows)
@@ -146,14 +156,18 @@ def _sqlite_statement(connection, table: str, columns: list, rows: int, *, condi
     assignments = ", ".join(
         f"{qn(field.column)} = v.column{i + 1}" for i, field in enumerate(columns[:written]) if i
     )
-    check = f" AND {table}.{qn(columns[-1].column)} IS v.column{len(columns)}" if conditional else ""
+    check = (
+        f" AND {table}.{qn(columns[-1].column)} IS v.column{len(columns)}" if conditional else ""
+    )
     return (
         f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
         f"WHERE {table}.{qn(columns[0].column)} = v.column1{check}"
     )
 
 
-def _mysql_statement(connection, table: str, columns: list, rows: int, *, conditional: bool = False) -> str:
+def _mysql_statement(
+    connection, table: str, columns: list, rows: int, *, conditional: bool = False
+) -> str:
     qn = connection.ops.quote_name
     names = ["_bulk_pk"] + [f"_bulk_{i}" for i in range(1, len(columns))]
     if conditional:
@@ -163,7 +177,9 @@ def _mysql_statement(connection, table: str, columns: list, rows: int, *, condit
     derived = " UNION ALL ".join([first] + [other] * (rows - 1))
     written = len(columns) - conditional
     assignments = ", ".join(
-        f"{table}.{qn(field.column)} = v.{names[i]}" for i, field in enumerate(columns[:written]) if i
+        f"{table}.{qn(field.column)} = v.{names[i]}"
+        for i, field in enumerate(columns[:written])
+        if i
     )
     check = f" AND {table}.{qn(columns[-1].column)} <=> v._bulk_expected" if conditional else ""
     return (

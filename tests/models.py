@@ -66,7 +66,9 @@ class Document(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["title", "version"], name="document_title_version_uniq"),
+            models.UniqueConstraint(
+                fields=["title", "version"], name="document_title_version_uniq"
+            ),
         ]
 
 
@@ -100,8 +102,9 @@ class Task(models.Model):
     title = models.CharField(max_length=100)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    # The first manager is the default: live rows only.
     objects = LiveManager()
-    all_objects = models.Manager()
+    all_objects = models.Manager()  # noqa: DJ012 - a manager, not a field
 
     class Meta:
         base_manager_name = "all_objects"
@@ -145,15 +148,15 @@ class Checked(models.Model):
 
     code = models.CharField(max_length=10)
 
+    def save(self, *args, **kwargs):
+        self.full_clean()
+        super().save(*args, **kwargs)
+
     def clean(self):
         from django.core.exceptions import ValidationError
 
         if self.code.startswith("bad"):
             raise ValidationError({"code": "This code is refused by the model."}, code="refused")
-
-    def save(self, *args, **kwargs):
-        self.full_clean()
-        super().save(*args, **kwargs)
 
 
 class Ticket(models.Model):

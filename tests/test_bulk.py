@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -18,7 +19,9 @@ BULK = "/v2/items/bulk/"
 
 
 def snapshot():
-    return list(Item.objects.order_by("pk").values_list("pk", "sku", "name", "quantity", "account_id"))
+    return list(
+        Item.objects.order_by("pk").values_list("pk", "sku", "name", "quantity", "account_id")
+    )
 
 
 def csv_body(rows):
@@ -64,14 +67,24 @@ def test_retrieve_with_allowed_filters_in_query_and_body(api):
     ItemFactory(quantity=100)
     response = api.get(f"{BULK}?quantity__gte=50&account={account.pk}")
     assert [item["id"] for item in response.json()["results"]] == [big.pk]
-    response = api.generic("GET", BULK, '{"filters": {"quantity": {"lte": 50}, "account": %d}}' % account.pk, content_type="application/json")
+    response = api.generic(
+        "GET",
+        BULK,
+        json.dumps({"filters": {"quantity": {"lte": 50}, "account": account.pk}}),
+        content_type="application/json",
+    )
     assert response.status_code == 200
     assert [item["id"] for item in response.json()["results"]] == [small.pk]
 
 
 @pytest.mark.parametrize(
     "query",
-    ["sku=SKU-1", "quantity__in=1,2", "account__owner__password__startswith=pbkdf2", "account__name=x"],
+    [
+        "sku=SKU-1",
+        "quantity__in=1,2",
+        "account__owner__password__startswith=pbkdf2",
+        "account__name=x",
+    ],
 )
 def test_filters_outside_the_allow_list_are_refused(api, query):
     ItemFactory()
@@ -87,7 +100,10 @@ def test_filters_outside_the_allow_list_are_refused(api, query):
 def test_body_filters_outside_the_allow_list_are_refused(api):
     ItemFactory()
     response = api.generic(
-        "GET", BULK, '{"filters": {"account__owner__password": {"startswith": "pbkdf2"}}}', content_type="application/json"
+        "GET",
+        BULK,
+        '{"filters": {"account__owner__password": {"startswith": "pbkdf2"}}}',
+        content_type="application/json",
     )
     assert response.status_code == 400
     assert "not allowed" in str(response.json())
@@ -98,7 +114,9 @@ def test_body_filters_outside_the_allow_list_are_refused(api):
 
 def test_create_json_summary(api):
     account = AccountFactory()
-    payload = [{"account": account.pk, "sku": f"N{i}", "ref": f"r{i}", "name": "n"} for i in range(3)]
+    payload = [
+        {"account": account.pk, "sku": f"N{i}", "ref": f"r{i}", "name": "n"} for i in range(3)
+    ]
     response = api.bulk("post", BULK, payload)
     assert response.status_code == 201, response.content
     body = response.json()
@@ -107,11 +125,24 @@ def test_create_json_summary(api):
     assert [item["status"] for item in body["items"]] == ["created"] * 3
 
 
-@pytest.mark.parametrize("method, status_word", [("put", "updated"), ("patch", "updated"), ("delete", "deleted")])
+@pytest.mark.parametrize(
+    "method, status_word", [("put", "updated"), ("patch", "updated"), ("delete", "deleted")]
+)
 def test_update_and_delete_json(api, method, status_word):
     items = ItemFactory.create_batch(2)
     if method == "put":
-        body = [{"id": i.pk, "account": i.account_id, "sku": i.sku, "ref": i.ref, "name": "put", "price": "1.00", "quantity": 3} for i in items]
+        body = [
+            {
+                "id": i.pk,
+                "account": i.account_id,
+                "sku": i.sku,
+                "ref": i.ref,
+                "name": "put",
+                "price": "1.00",
+                "quantity": 3,
+            }
+            for i in items
+        ]
     elif method == "patch":
         body = [{"id": i.pk, "name": "patched"} for i in items]
     else:
@@ -125,13 +156,17 @@ def test_update_and_delete_json(api, method, status_word):
         assert Item.objects.count() == 0
         assert sorted(result["deleted_ids"]) == sorted(i.pk for i in items)
     else:
-        assert set(Item.objects.values_list("name", flat=True)) == {"put" if method == "put" else "patched"}
+        assert set(Item.objects.values_list("name", flat=True)) == {
+            "put" if method == "put" else "patched"
+        }
 
 
 def test_strict_failure_writes_nothing(api):
     items = ItemFactory.create_batch(2)
     before = snapshot()
-    response = api.bulk("patch", BULK, [{"id": items[0].pk, "name": "x"}, {"id": items[1].pk, "quantity": "many"}])
+    response = api.bulk(
+        "patch", BULK, [{"id": items[0].pk, "name": "x"}, {"id": items[1].pk, "quantity": "many"}]
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["index"] == 1
     assert snapshot() == before
@@ -152,7 +187,13 @@ def test_write_out_of_scope_is_refused(api):
 def test_lenient_partial_success_is_207(api):
     items = ItemFactory.create_batch(2)
     response = api.bulk(
-        "patch", BULK, [{"id": items[0].pk, "name": "ok"}, {"id": items[1].pk, "quantity": "many"}, {"id": 999999, "name": "x"}],
+        "patch",
+        BULK,
+        [
+            {"id": items[0].pk, "name": "ok"},
+            {"id": items[1].pk, "quantity": "many"},
+            {"id": 999999, "name": "x"},
+        ],
         HTTP_PREFER="handling=lenient",
     )
     assert response.status_code == 207
@@ -168,7 +209,11 @@ def test_lenient_partial_success_is_207(api):
 def test_dry_run_reports_and_writes_nothing(api):
     items = ItemFactory.create_batch(2)
     before = snapshot()
-    response = api.bulk("patch", f"{BULK}?dry_run=1", [{"id": items[0].pk, "name": "a"}, {"id": items[1].pk, "name": "b"}])
+    response = api.bulk(
+        "patch",
+        f"{BULK}?dry_run=1",
+        [{"id": items[0].pk, "name": "a"}, {"id": items[1].pk, "name": "b"}],
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["dry_run"] is True
@@ -188,7 +233,10 @@ def test_dry_run_reports_and_writes_nothing(api):
 def test_upsert_creates_and_updates_without_overwriting_omitted_fields(api):
     account = AccountFactory()
     existing = ItemFactory(account=account, sku="KEEP", name="old", quantity=7)
-    payload = [{"sku": "KEEP", "name": "new"}, {"sku": "FRESH", "account": account.pk, "ref": "f", "name": "fresh"}]
+    payload = [
+        {"sku": "KEEP", "name": "new"},
+        {"sku": "FRESH", "account": account.pk, "ref": "f", "name": "fresh"},
+    ]
     response = api.bulk("post", f"{BULK}?upsert=sku", payload)
     assert response.status_code == 200, response.content
     body = response.json()
@@ -204,7 +252,11 @@ def test_upsert_never_updates_out_of_scope_rows(api):
     own_account = AccountFactory(owner=alice)
     other = ItemFactory(account=AccountFactory(owner=bob), sku="BOBS", name="bob")
     api.force_authenticate(alice)
-    response = api.bulk("post", f"{BULK}?upsert=1", [{"sku": "BOBS", "account": own_account.pk, "ref": "x", "name": "mine"}])
+    response = api.bulk(
+        "post",
+        f"{BULK}?upsert=1",
+        [{"sku": "BOBS", "account": own_account.pk, "ref": "x", "name": "mine"}],
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["codes"] == {"sku": ["unique"]}
     other.refresh_from_db()
@@ -230,7 +282,13 @@ def test_upsert_missing_key_is_reported(api):
 
 def test_create_from_csv_body(api):
     account = AccountFactory()
-    body = csv_body([["account", "sku", "ref", "name", "quantity"], [account.pk, "C1", "r1", "one", 1], [account.pk, "C2", "r2", "two", 2]])
+    body = csv_body(
+        [
+            ["account", "sku", "ref", "name", "quantity"],
+            [account.pk, "C1", "r1", "one", 1],
+            [account.pk, "C2", "r2", "two", 2],
+        ]
+    )
     response = api.post(BULK, data=body, content_type="text/csv")
     assert response.status_code == 201, response.content
     assert response.json()["success_count"] == 2
@@ -239,7 +297,7 @@ def test_create_from_csv_body(api):
 
 def test_csv_upload_with_semicolons_and_bom(api):
     account = AccountFactory()
-    text = "\ufeffaccount;sku;ref;name\n%d;U1;r1;\"one; quoted\"\n" % account.pk
+    text = f'\ufeffaccount;sku;ref;name\n{account.pk};U1;r1;"one; quoted"\n'
     upload = SimpleUploadedFile("items.csv", text.encode("utf-8"), content_type="text/csv")
     response = api.post(BULK, data={"file": upload, "delimiter": ";"}, format="multipart")
     assert response.status_code == 201, response.content
@@ -248,7 +306,9 @@ def test_csv_upload_with_semicolons_and_bom(api):
 
 def test_csv_patch_empty_cell_leaves_field_and_null_token_sets_null(api):
     items = ItemFactory.create_batch(2, quantity=5)
-    body = csv_body([["id", "name", "quantity"], [items[0].pk, "renamed", ""], [items[1].pk, "", "9"]])
+    body = csv_body(
+        [["id", "name", "quantity"], [items[0].pk, "renamed", ""], [items[1].pk, "", "9"]]
+    )
     response = api.patch(BULK, data=body, content_type="text/csv")
     assert response.status_code == 200, response.content
     first, second = (Item.objects.get(pk=i.pk) for i in items)
@@ -258,7 +318,8 @@ def test_csv_patch_empty_cell_leaves_field_and_null_token_sets_null(api):
 
 def test_csv_errors_name_the_line(api):
     account = AccountFactory()
-    body = "account,sku,ref,name\n%d,A,a,ok\n%d,B,b,\"multi\nline\"\n%d,C,c\n" % (account.pk, account.pk, account.pk)
+    pk = account.pk
+    body = f'account,sku,ref,name\n{pk},A,a,ok\n{pk},B,b,"multi\nline"\n{pk},C,c\n'
     response = api.post(BULK, data=body, content_type="text/csv")
     assert response.status_code == 400
     error = response.json()["errors"][0]
@@ -285,8 +346,13 @@ def test_csv_size_limit(api):
 
 def test_results_as_csv_escape_formulas(api):
     account = AccountFactory()
-    payload = [{"account": account.pk, "sku": "A", "ref": "a", "name": "ok"}, {"account": account.pk, "sku": "B", "ref": "b", "name": "forbidden"}]
-    response = api.bulk("post", BULK, payload, HTTP_PREFER="handling=lenient", HTTP_ACCEPT="text/csv")
+    payload = [
+        {"account": account.pk, "sku": "A", "ref": "a", "name": "ok"},
+        {"account": account.pk, "sku": "B", "ref": "b", "name": "forbidden"},
+    ]
+    response = api.bulk(
+        "post", BULK, payload, HTTP_PREFER="handling=lenient", HTTP_ACCEPT="text/csv"
+    )
     assert response.status_code == 207
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
@@ -297,8 +363,11 @@ def test_results_as_csv_escape_formulas(api):
 def test_csv_result_cells_are_escaped(api):
     item = ItemFactory()
     response = api.bulk(
-        "patch", BULK, [{"id": item.pk, "name": "fine"}, {"id": "=HYPERLINK(1)", "name": "x"}],
-        HTTP_PREFER="handling=lenient", HTTP_ACCEPT="text/csv",
+        "patch",
+        BULK,
+        [{"id": item.pk, "name": "fine"}, {"id": "=HYPERLINK(1)", "name": "x"}],
+        HTTP_PREFER="handling=lenient",
+        HTTP_ACCEPT="text/csv",
     )
     assert response.status_code == 207
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
@@ -308,7 +377,9 @@ def test_csv_result_cells_are_escaped(api):
 
 @override_settings(REST_FRAMEWORK_BULK={"MAX_ITEMS": 2})
 def test_limits_apply_to_csv(api):
-    body = csv_body([["account", "sku", "ref", "name"]] + [[1, f"S{i}", f"r{i}", "n"] for i in range(3)])
+    body = csv_body(
+        [["account", "sku", "ref", "name"]] + [[1, f"S{i}", f"r{i}", "n"] for i in range(3)]
+    )
     response = api.post(BULK, data=body, content_type="text/csv")
     assert response.status_code == 413
     assert Item.objects.count() == 0
@@ -324,7 +395,11 @@ def test_bulk_endpoint_uuid_model(api):
 
 def test_conflict_raised_by_a_hook_is_409_and_rolled_back(api):
     account = AccountFactory()
-    response = api.bulk("post", "/v2/conflicting/bulk/", [{"account": account.pk, "sku": "A", "ref": "a", "name": "a"}])
+    response = api.bulk(
+        "post",
+        "/v2/conflicting/bulk/",
+        [{"account": account.pk, "sku": "A", "ref": "a", "name": "a"}],
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "conflict"
     assert Item.objects.count() == 0

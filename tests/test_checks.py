@@ -55,7 +55,9 @@ def test_import_does_not_swallow_errors():
         "except Exception as exc:\n"
         "    print(type(exc).__name__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": ""}, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": ""}, check=True
+    )
     assert result.stdout.strip() == "ImproperlyConfigured"
 
 
@@ -64,10 +66,20 @@ def test_public_names():
     from rest_framework_bulk.routes import BulkRouter, BulkSimpleRouter  # noqa: F401
 
     for name in [
-        "BulkSerializerMixin", "BulkListSerializer", "BulkCreateModelMixin", "BulkUpdateModelMixin",
-        "BulkDestroyModelMixin", "BulkCreateAPIView", "BulkUpdateAPIView", "BulkDestroyAPIView",
-        "ListBulkCreateAPIView", "ListCreateBulkUpdateAPIView", "ListCreateBulkUpdateDestroyAPIView",
-        "ListBulkCreateUpdateAPIView", "ListBulkCreateDestroyAPIView", "ListBulkCreateUpdateDestroyAPIView",
+        "BulkSerializerMixin",
+        "BulkListSerializer",
+        "BulkCreateModelMixin",
+        "BulkUpdateModelMixin",
+        "BulkDestroyModelMixin",
+        "BulkCreateAPIView",
+        "BulkUpdateAPIView",
+        "BulkDestroyAPIView",
+        "ListBulkCreateAPIView",
+        "ListCreateBulkUpdateAPIView",
+        "ListCreateBulkUpdateDestroyAPIView",
+        "ListBulkCreateUpdateAPIView",
+        "ListBulkCreateDestroyAPIView",
+        "ListBulkCreateUpdateDestroyAPIView",
         "BulkModelViewSet",
     ]:
         assert getattr(rest_framework_bulk, name).__name__ == name
@@ -83,7 +95,9 @@ def test_works_without_being_an_installed_app(api):
     account = AccountFactory()
     apps = [app for app in settings.INSTALLED_APPS if app != "rest_framework_bulk"]
     with override_settings(INSTALLED_APPS=apps, REST_FRAMEWORK_BULK={"MAX_ITEMS": 1}):
-        payload = [{"account": account.pk, "sku": f"S{i}", "ref": f"r{i}", "name": "n"} for i in range(2)]
+        payload = [
+            {"account": account.pk, "sku": f"S{i}", "ref": f"r{i}", "name": "n"} for i in range(2)
+        ]
         assert api.bulk("post", "/api/items/", payload).status_code == 413
         assert api.bulk("post", "/api/items/", payload[:1]).status_code == 201
     assert Item.objects.count() == 1

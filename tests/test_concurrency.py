@@ -65,7 +65,9 @@ def run_concurrently(requests):
     def send(name, method, url, payload):
         try:
             barrier.wait(timeout=10)
-            response = getattr(APIClient(), method)(url, data=json.dumps(payload), content_type="application/json")
+            response = getattr(APIClient(), method)(
+                url, data=json.dumps(payload), content_type="application/json"
+            )
             results[name] = (response.status_code, response.json() if response.content else None)
         finally:
             connections.close_all()
@@ -81,7 +83,9 @@ def run_concurrently(requests):
 @pytest.mark.parametrize("url", ["/api/items/", "/v2/items/bulk/", "/v2/items/bulk/?upsert=sku"])
 def test_opposite_order_creates_of_the_same_keys_do_not_deadlock(url):
     account = ItemFactory().account
-    payload = [{"account": account.pk, "sku": f"K{i:03d}", "ref": f"r{i}", "name": "n"} for i in range(40)]
+    payload = [
+        {"account": account.pk, "sku": f"K{i:03d}", "ref": f"r{i}", "name": "n"} for i in range(40)
+    ]
     results = run_concurrently(
         [("forward", "post", url, payload), ("backward", "post", url, list(reversed(payload)))]
     )
@@ -92,6 +96,8 @@ def test_opposite_order_creates_of_the_same_keys_do_not_deadlock(url):
     # in key order.
     assert statuses[0] in (200, 201), results
     assert statuses[1] in (200, 201, 400, 409), results
-    codes = {body["code"] for _, body in results.values() if isinstance(body, dict) and "code" in body}
+    codes = {
+        body["code"] for _, body in results.values() if isinstance(body, dict) and "code" in body
+    }
     assert codes <= {"conflict", "unique", "invalid"}, results
     assert Item.objects.filter(sku__startswith="K").count() == 40

@@ -43,18 +43,25 @@ class TestBulkAPIView:
 
     def test_post_bulk(self, client):
         response = send(
-            client, "post", self.url,
+            client,
+            "post",
+            self.url,
             [{"contents": "hello world", "number": 1}, {"contents": "hello mars", "number": 2}],
         )
         assert response.status_code == status.HTTP_201_CREATED
         assert [item["contents"] for item in response.json()] == ["hello world", "hello mars"]
-        assert sorted(SimpleModel.objects.values_list("contents", flat=True)) == ["hello mars", "hello world"]
+        assert sorted(SimpleModel.objects.values_list("contents", flat=True)) == [
+            "hello mars",
+            "hello world",
+        ]
 
     def test_put(self, client):
         obj1 = SimpleModel.objects.create(contents="hello world", number=1)
         obj2 = SimpleModel.objects.create(contents="hello mars", number=2)
         response = send(
-            client, "put", self.url,
+            client,
+            "put",
+            self.url,
             [
                 {"contents": "foo", "number": 3, "id": obj1.pk},
                 {"contents": "bar", "number": 4, "id": obj2.pk},
@@ -70,8 +77,14 @@ class TestBulkAPIView:
         obj1 = SimpleModel.objects.create(contents="hello world", number=1)
         obj2 = SimpleModel.objects.create(contents="hello mars", number=2)
         response = send(
-            client, "put", self.url,
-            [{"contents": "foo", "number": 3}, {"contents": "rainbows", "number": 4}, {"contents": "bar", "number": 4, "id": obj2.pk}],
+            client,
+            "put",
+            self.url,
+            [
+                {"contents": "foo", "number": 3},
+                {"contents": "rainbows", "number": 4},
+                {"contents": "bar", "number": 4, "id": obj2.pk},
+            ],
         )
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert list(SimpleModel.objects.order_by("pk").values_list("contents", flat=True)) == [
@@ -102,7 +115,9 @@ class TestBulkAPIView:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json()["code"] == "unfiltered_delete"
         assert SimpleModel.objects.count() == 2
-        response = client.delete("/filtered/", data=json.dumps([mars.pk]), content_type="application/json")
+        response = client.delete(
+            "/filtered/", data=json.dumps([mars.pk]), content_type="application/json"
+        )
         assert response.status_code == status.HTTP_204_NO_CONTENT
         assert list(SimpleModel.objects.values_list("contents", flat=True)) == ["hello world"]
 
@@ -128,13 +143,17 @@ class TestBulkAPIViewSet:
         assert [item["number"] for item in response.json()] == [7]
 
     def test_post_single(self, client):
-        response = send(client, "post", reverse("api:simple-list"), {"contents": "hello world", "number": 7})
+        response = send(
+            client, "post", reverse("api:simple-list"), {"contents": "hello world", "number": 7}
+        )
         assert response.status_code == status.HTTP_201_CREATED
         assert SimpleModel.objects.get().number == 7
 
     def test_post_bulk(self, client):
         response = send(
-            client, "post", reverse("api:simple-list"),
+            client,
+            "post",
+            reverse("api:simple-list"),
             [{"contents": "hello world", "number": 7}, {"contents": "hello mars", "number": 8}],
         )
         assert response.status_code == status.HTTP_201_CREATED
@@ -142,14 +161,21 @@ class TestBulkAPIViewSet:
 
     def test_put(self, client):
         obj = SimpleModel.objects.create(contents="hello world", number=7)
-        response = send(client, "put", reverse("api:simple-list"), [{"id": obj.pk, "contents": "foo", "number": 9}])
+        response = send(
+            client,
+            "put",
+            reverse("api:simple-list"),
+            [{"id": obj.pk, "contents": "foo", "number": 9}],
+        )
         assert response.status_code == status.HTTP_200_OK
         obj.refresh_from_db()
         assert (obj.contents, obj.number) == ("foo", 9)
 
     def test_patch(self, client):
         obj = SimpleModel.objects.create(contents="hello world", number=7)
-        response = send(client, "patch", reverse("api:simple-list"), [{"id": obj.pk, "contents": "foo"}])
+        response = send(
+            client, "patch", reverse("api:simple-list"), [{"id": obj.pk, "contents": "foo"}]
+        )
         assert response.status_code == status.HTTP_200_OK
         obj.refresh_from_db()
         assert (obj.contents, obj.number) == ("foo", 7)
@@ -161,7 +187,9 @@ class TestBulkAPIViewSet:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert SimpleModel.objects.count() == 2
         response = client.delete(
-            reverse("api:simple-list"), data=json.dumps([{"id": world.pk}]), content_type="application/json"
+            reverse("api:simple-list"),
+            data=json.dumps([{"id": world.pk}]),
+            content_type="application/json",
         )
         assert response.status_code == status.HTTP_204_NO_CONTENT
         assert list(SimpleModel.objects.values_list("number", flat=True)) == [3]

@@ -22,7 +22,11 @@ HUGE = 2**70
 
 
 def snapshot():
-    return list(Item.objects.order_by("pk").values_list("pk", "sku", "ref", "name", "quantity", "account_id"))
+    return list(
+        Item.objects.order_by("pk").values_list(
+            "pk", "sku", "ref", "name", "quantity", "account_id"
+        )
+    )
 
 
 def raw(api, method, url, body: str, **extra):
@@ -81,14 +85,26 @@ def test_empty_body_on_bulk_endpoint_is_not_a_list(api, method):
 
 
 def test_unsupported_media_type_and_method_have_codes(api):
-    assert_refused(api.post(ITEMS, data="x", content_type="application/xml"), "unsupported_media_type", 415)
-    assert_refused(api.put("/bulk/?format=nope", data="[]", content_type="application/json"), "not_found", 404)
-    assert_refused(api.post("/v2/documents/bulk/?dry_run=1", data="<a/>", content_type="text/xml"), "unsupported_media_type", 415)
+    assert_refused(
+        api.post(ITEMS, data="x", content_type="application/xml"), "unsupported_media_type", 415
+    )
+    assert_refused(
+        api.put("/bulk/?format=nope", data="[]", content_type="application/json"), "not_found", 404
+    )
+    assert_refused(
+        api.post("/v2/documents/bulk/?dry_run=1", data="<a/>", content_type="text/xml"),
+        "unsupported_media_type",
+        415,
+    )
 
 
 def test_method_not_allowed_has_a_code(api):
     item = ItemFactory()
-    assert_refused(api.post(f"{ITEMS}{item.pk}/", data="{}", content_type="application/json"), "method_not_allowed", 405)
+    assert_refused(
+        api.post(f"{ITEMS}{item.pk}/", data="{}", content_type="application/json"),
+        "method_not_allowed",
+        405,
+    )
 
 
 def test_single_object_errors_keep_drfs_shape(api):
@@ -100,11 +116,16 @@ def test_single_object_errors_keep_drfs_shape(api):
 # Lookup values are used as sent or refused ---------------------------------------
 
 
-@pytest.mark.parametrize("value", [2.9, HUGE, -HUGE, "2.9", "1_0", True, [1], {"id": 2.9}, "\x00", 1e308])
+@pytest.mark.parametrize(
+    "value", [2.9, HUGE, -HUGE, "2.9", "1_0", True, [1], {"id": 2.9}, "\x00", 1e308]
+)
 def test_delete_refuses_lookups_that_are_not_exactly_an_id(api, value):
     items = ItemFactory.create_batch(3)
     before = snapshot()
-    body = assert_refused(api.bulk("delete", ITEMS, [value]), "invalid" if isinstance(value, (bool, list)) else "invalid_lookup")
+    body = assert_refused(
+        api.bulk("delete", ITEMS, [value]),
+        "invalid" if isinstance(value, (bool, list)) else "invalid_lookup",
+    )
     assert body["errors"][0]["index"] == 0
     assert snapshot() == before
     assert len(items) == 3
@@ -115,7 +136,14 @@ def test_delete_refuses_lookups_that_are_not_exactly_an_id(api, value):
 def test_updates_refuse_lookups_that_are_not_exactly_an_id(api, method, value):
     account = AccountFactory()
     first, second = ItemFactory(account=account), ItemFactory(account=account)
-    payload = {"id": value, "account": account.pk, "sku": "X", "ref": "x", "name": "changed", "quantity": 9}
+    payload = {
+        "id": value,
+        "account": account.pk,
+        "sku": "X",
+        "ref": "x",
+        "name": "changed",
+        "quantity": 9,
+    }
     before = snapshot()
     body = assert_refused(api.bulk(method, ITEMS, [payload]), "invalid_lookup")
     assert body["errors"][0]["code"] == "invalid_lookup"
@@ -125,7 +153,9 @@ def test_updates_refuse_lookups_that_are_not_exactly_an_id(api, method, value):
 
 def test_integral_lookups_mean_that_id(api):
     item = ItemFactory()
-    response = api.bulk("patch", ITEMS, [{"id": float(item.pk), "name": "float id"}, {"id": str(item.pk + 1000)}])
+    response = api.bulk(
+        "patch", ITEMS, [{"id": float(item.pk), "name": "float id"}, {"id": str(item.pk + 1000)}]
+    )
     assert response.status_code == 400
     assert [error["code"] for error in response.json()["errors"]] == ["not_found"]
     response = api.bulk("patch", ITEMS, [{"id": f"{item.pk}.0", "name": "text id"}])
@@ -148,7 +178,14 @@ def test_bulk_get_refuses_repeated_ids(api):
 @pytest.mark.parametrize("account", [1.5, HUGE, "1.5", True])
 def test_foreign_keys_are_used_as_sent_or_refused(api, account):
     real = AccountFactory()
-    payload = [{"account": real.pk + 0.5 if account == 1.5 else account, "sku": "N1", "ref": "r", "name": "n"}]
+    payload = [
+        {
+            "account": real.pk + 0.5 if account == 1.5 else account,
+            "sku": "N1",
+            "ref": "r",
+            "name": "n",
+        }
+    ]
     before = snapshot()
     body = assert_refused(api.bulk("post", ITEMS, payload), "invalid")
     assert "account" in body["errors"][0]["detail"]
@@ -157,7 +194,9 @@ def test_foreign_keys_are_used_as_sent_or_refused(api, account):
 
 def test_foreign_key_as_integral_float_is_that_account(api):
     account = AccountFactory()
-    response = api.bulk("post", ITEMS, [{"account": float(account.pk), "sku": "N1", "ref": "r", "name": "n"}])
+    response = api.bulk(
+        "post", ITEMS, [{"account": float(account.pk), "sku": "N1", "ref": "r", "name": "n"}]
+    )
     assert response.status_code == 201, response.content
     assert Item.objects.get().account_id == account.pk
 
@@ -177,7 +216,10 @@ def test_lenient_bad_foreign_key_fails_that_item_only(api):
 # Flags ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query", ["dry_run=maybe", "dry_run=2", "dry_run=", "dry_run=1&dry_run=0", "dry_run=1&dry_run=1"])
+@pytest.mark.parametrize(
+    "query",
+    ["dry_run=maybe", "dry_run=2", "dry_run=", "dry_run=1&dry_run=0", "dry_run=1&dry_run=1"],
+)
 @pytest.mark.parametrize("url", [ITEMS, BULK])
 def test_flags_take_only_documented_spellings(api, query, url):
     account = AccountFactory()
@@ -237,7 +279,9 @@ def test_empty_list_deletes_nothing(api, url):
 
 def test_allow_bulk_destroy_is_consulted_for_a_body(api):
     items = ItemFactory.create_batch(2)
-    body = assert_refused(api.bulk("delete", "/api/no-delete-items/", [items[0].pk]), "bulk_destroy_not_allowed")
+    body = assert_refused(
+        api.bulk("delete", "/api/no-delete-items/", [items[0].pk]), "bulk_destroy_not_allowed"
+    )
     assert "detail" in body
     assert Item.objects.count() == 2
     assert_refused(api.delete("/api/no-delete-items/?sku=x"), "unfiltered_delete")
@@ -253,7 +297,13 @@ def test_allow_bulk_destroy_gets_the_named_objects(api):
         serializer_class = type(
             "S",
             (BulkSerializerMixin, serializers.ModelSerializer),
-            {"Meta": type("Meta", (), {"model": Item, "fields": ["id"], "list_serializer_class": BulkListSerializer})},
+            {
+                "Meta": type(
+                    "Meta",
+                    (),
+                    {"model": Item, "fields": ["id"], "list_serializer_class": BulkListSerializer},
+                )
+            },
         )
 
         def allow_bulk_destroy(self, qs, filtered):
@@ -263,7 +313,9 @@ def test_allow_bulk_destroy_gets_the_named_objects(api):
 
     from rest_framework.test import APIRequestFactory
 
-    request = APIRequestFactory().delete("/", data=json.dumps([items[1].pk]), content_type="application/json")
+    request = APIRequestFactory().delete(
+        "/", data=json.dumps([items[1].pk]), content_type="application/json"
+    )
     response = Spy.as_view({"delete": "bulk_destroy"})(request)
     assert response.status_code == 204
     assert seen == {"qs": [item.pk for item in items], "filtered": [items[1].pk]}
@@ -309,7 +361,11 @@ def test_custom_perform_destroy_is_called_for_each_object(api):
     items = ItemFactory.create_batch(3)
     response = api.bulk("delete", "/api/soft-destroy-items/", [items[0].pk, items[1].pk])
     assert response.status_code == 204
-    assert list(Item.objects.order_by("pk").values_list("name", flat=True)) == ["destroyed", "destroyed", items[2].name]
+    assert list(Item.objects.order_by("pk").values_list("name", flat=True)) == [
+        "destroyed",
+        "destroyed",
+        items[2].name,
+    ]
 
 
 @pytest.mark.parametrize("url", ["/api/records/", "/api/records/bulk/"])
@@ -338,7 +394,9 @@ def test_delete_receivers_see_whole_rows_without_body(api):
 def test_protected_delete_strict_names_the_item(api):
     shelves = [Shelf.objects.create(name=f"s{i}") for i in range(3)]
     Book.objects.create(shelf=shelves[1], title="b")
-    body = assert_refused(api.bulk("delete", "/api/shelves/", [s.pk for s in shelves]), "protected", 409)
+    body = assert_refused(
+        api.bulk("delete", "/api/shelves/", [s.pk for s in shelves]), "protected", 409
+    )
     assert [(error["index"], error["code"]) for error in body["errors"]] == [(1, "protected")]
     assert Shelf.objects.count() == 3
 
@@ -346,9 +404,15 @@ def test_protected_delete_strict_names_the_item(api):
 def test_protected_delete_lenient_does_the_others(api):
     shelves = [Shelf.objects.create(name=f"s{i}") for i in range(3)]
     Book.objects.create(shelf=shelves[1], title="b")
-    response = api.bulk("delete", "/api/shelves/bulk/", [s.pk for s in shelves], HTTP_PREFER="handling=lenient")
+    response = api.bulk(
+        "delete", "/api/shelves/bulk/", [s.pk for s in shelves], HTTP_PREFER="handling=lenient"
+    )
     assert response.status_code == 207, response.content
-    assert [item["status"] for item in response.json()["items"]] == ["deleted", "protected", "deleted"]
+    assert [item["status"] for item in response.json()["items"]] == [
+        "deleted",
+        "protected",
+        "deleted",
+    ]
     assert list(Shelf.objects.values_list("pk", flat=True)) == [shelves[1].pk]
 
 
@@ -356,7 +420,9 @@ def test_protected_delete_lenient_does_the_others(api):
 
 
 def test_model_full_clean_strict_names_the_item(api):
-    body = assert_refused(api.bulk("post", "/api/checked/", [{"code": "ok"}, {"code": "bad1"}]), "invalid")
+    body = assert_refused(
+        api.bulk("post", "/api/checked/", [{"code": "ok"}, {"code": "bad1"}]), "invalid"
+    )
     assert body["errors"][0]["index"] == 1
     assert body["errors"][0]["detail"] == {"code": ["This code is refused by the model."]}
     assert Checked.objects.count() == 0
@@ -364,10 +430,17 @@ def test_model_full_clean_strict_names_the_item(api):
 
 def test_model_full_clean_lenient_reports_the_item(api):
     response = api.bulk(
-        "post", "/api/checked/bulk/", [{"code": "ok"}, {"code": "bad1"}, {"code": "ok2"}], HTTP_PREFER="handling=lenient"
+        "post",
+        "/api/checked/bulk/",
+        [{"code": "ok"}, {"code": "bad1"}, {"code": "ok2"}],
+        HTTP_PREFER="handling=lenient",
     )
     assert response.status_code == 207, response.content
-    assert [item["status"] for item in response.json()["items"]] == ["created", "invalid", "created"]
+    assert [item["status"] for item in response.json()["items"]] == [
+        "created",
+        "invalid",
+        "created",
+    ]
     assert sorted(Checked.objects.values_list("code", flat=True)) == ["ok", "ok2"]
 
 
@@ -470,7 +543,9 @@ class RawNameFilterViewSet(BulkModelViewSet):
         return queryset.filter(name=name) if name is not None else queryset
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL refuses NUL characters in text")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="only PostgreSQL refuses NUL characters in text"
+)
 @pytest.mark.parametrize("method", ["get", "delete"])
 def test_value_the_database_refuses_is_a_client_error(method):
     from rest_framework.test import APIRequestFactory
@@ -528,7 +603,10 @@ def refusing_trigger():
 @pytest.mark.usefixtures("refusing_trigger")
 def test_trigger_refusal_strict_is_a_client_error(api):
     account = AccountFactory()
-    payload = [{"account": account.pk, "sku": f"N{i}", "ref": f"r{i}", "name": name} for i, name in enumerate(["a", "refused"])]
+    payload = [
+        {"account": account.pk, "sku": f"N{i}", "ref": f"r{i}", "name": name}
+        for i, name in enumerate(["a", "refused"])
+    ]
     response = api.bulk("post", ITEMS, payload)
     assert response.status_code == 409, response.content
     body = response.json()
@@ -541,11 +619,16 @@ def test_trigger_refusal_strict_is_a_client_error(api):
 def test_trigger_refusal_lenient_is_reported_on_the_item(api):
     account = AccountFactory()
     payload = [
-        {"account": account.pk, "sku": f"N{i}", "ref": f"r{i}", "name": name} for i, name in enumerate(["a", "refused", "b"])
+        {"account": account.pk, "sku": f"N{i}", "ref": f"r{i}", "name": name}
+        for i, name in enumerate(["a", "refused", "b"])
     ]
     response = api.bulk("post", BULK, payload, HTTP_PREFER="handling=lenient")
     assert response.status_code == 207, response.content
-    assert [item["status"] for item in response.json()["items"]] == ["created", "conflict", "created"]
+    assert [item["status"] for item in response.json()["items"]] == [
+        "created",
+        "conflict",
+        "created",
+    ]
     assert sorted(Item.objects.values_list("name", flat=True)) == ["a", "b"]
 
 
@@ -556,7 +639,9 @@ def test_batched_update_sends_one_joined_statement(api):
     account = AccountFactory()
     items = ItemFactory.create_batch(5, account=account)
     with CaptureQueriesContext(connection) as captured:
-        response = api.bulk("patch", ITEMS, [{"id": item.pk, "quantity": 40 + i} for i, item in enumerate(items)])
+        response = api.bulk(
+            "patch", ITEMS, [{"id": item.pk, "quantity": 40 + i} for i, item in enumerate(items)]
+        )
     assert response.status_code == 200
     updates = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
     assert len(updates) == 1
@@ -611,7 +696,9 @@ def test_list_serializer_sees_the_views_queryset_as_instance():
     request = APIRequestFactory().patch("/", data=body, content_type="application/json")
     response = View.as_view({"patch": "partial_bulk_update"})(request)
     assert response.status_code == 200, response.data
-    assert sorted(Item.objects.values_list("name", flat=True)) == [f"renamed {item.pk}" for item in items]
+    assert sorted(Item.objects.values_list("name", flat=True)) == [
+        f"renamed {item.pk}" for item in items
+    ]
 
 
 @pytest.mark.parametrize("quantity", [HUGE, -HUGE])
@@ -621,7 +708,9 @@ def test_integer_beyond_any_column_is_refused(api, quantity):
     before = snapshot()
     payload = [{"account": account.pk, "sku": "N1", "ref": "r", "name": "n", "quantity": quantity}]
     body = assert_refused(api.bulk("post", BULK, payload), "invalid")
-    assert body["errors"][0]["codes"] == {"quantity": ["max_value" if quantity > 0 else "min_value"]}
+    assert body["errors"][0]["codes"] == {
+        "quantity": ["max_value" if quantity > 0 else "min_value"]
+    }
     assert_refused(api.bulk("patch", ITEMS, [{"id": item.pk, "quantity": quantity}]), "invalid")
     assert snapshot() == before
 
@@ -639,7 +728,11 @@ def test_errors_are_json_when_csv_was_asked_for(api):
 def upload(api, url, content: bytes, name="items.csv", **data):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    return api.post(url, data={"file": SimpleUploadedFile(name, content, content_type="text/csv"), **data}, format="multipart")
+    return api.post(
+        url,
+        data={"file": SimpleUploadedFile(name, content, content_type="text/csv"), **data},
+        format="multipart",
+    )
 
 
 @pytest.mark.parametrize(
@@ -679,8 +772,14 @@ def test_dry_run_where_drf_would_write_is_refused(api, query):
     item = ItemFactory(account=account, name="kept")
     one = {"account": account.pk, "sku": "N1", "ref": "r", "name": "n"}
     code = "dry_run_not_supported" if query == "dry_run=1" else "invalid_flag"
-    assert_refused(api.post(f"{ITEMS}?{query}", data=json.dumps(one), content_type="application/json"), code)
-    response = api.patch(f"{ITEMS}{item.pk}/?{query}", data=json.dumps({"name": "changed"}), content_type="application/json")
+    assert_refused(
+        api.post(f"{ITEMS}?{query}", data=json.dumps(one), content_type="application/json"), code
+    )
+    response = api.patch(
+        f"{ITEMS}{item.pk}/?{query}",
+        data=json.dumps({"name": "changed"}),
+        content_type="application/json",
+    )
     assert_refused(response, code)
     assert_refused(api.delete(f"{ITEMS}{item.pk}/?{query}"), code)
     item.refresh_from_db()

@@ -24,13 +24,24 @@ ITEMS = "/api/items/"
 
 
 def item_payload(account, n, **extra):
-    data = {"account": account.pk, "sku": f"NEW-{n}", "ref": f"r{n}", "name": f"new {n}", "price": "1.50", "quantity": n}
+    data = {
+        "account": account.pk,
+        "sku": f"NEW-{n}",
+        "ref": f"r{n}",
+        "name": f"new {n}",
+        "price": "1.50",
+        "quantity": n,
+    }
     data.update(extra)
     return data
 
 
 def snapshot():
-    return list(Item.objects.order_by("pk").values_list("pk", "sku", "ref", "name", "quantity", "account_id"))
+    return list(
+        Item.objects.order_by("pk").values_list(
+            "pk", "sku", "ref", "name", "quantity", "account_id"
+        )
+    )
 
 
 def errors_by_index(response):
@@ -66,7 +77,11 @@ def test_create_single_object_uses_drf_path(api):
 
 def test_create_invalid_item_writes_nothing(api):
     account = AccountFactory()
-    payload = [item_payload(account, 1), {"account": account.pk, "sku": "X"}, item_payload(account, 3, name="forbidden")]
+    payload = [
+        item_payload(account, 1),
+        {"account": account.pk, "sku": "X"},
+        item_payload(account, 3, name="forbidden"),
+    ]
     response = api.bulk("post", ITEMS, payload)
     assert response.status_code == 400
     body = response.json()
@@ -82,7 +97,11 @@ def test_create_invalid_item_writes_nothing(api):
 
 def test_create_duplicates_inside_payload_are_rejected(api):
     account = AccountFactory()
-    payload = [item_payload(account, 1), item_payload(account, 2, sku="NEW-1"), item_payload(account, 3, ref="r1")]
+    payload = [
+        item_payload(account, 1),
+        item_payload(account, 2, sku="NEW-1"),
+        item_payload(account, 3, ref="r1"),
+    ]
     response = api.bulk("post", ITEMS, payload)
     assert response.status_code == 400
     errors = errors_by_index(response)
@@ -95,8 +114,11 @@ def test_create_duplicates_inside_payload_are_rejected(api):
 
 def test_create_conflict_with_existing_rows(api):
     existing = ItemFactory(sku="TAKEN", ref="taken")
-    payload = [item_payload(existing.account, 1), item_payload(existing.account, 2, sku="TAKEN"),
-               item_payload(existing.account, 3, ref="taken")]
+    payload = [
+        item_payload(existing.account, 1),
+        item_payload(existing.account, 2, sku="TAKEN"),
+        item_payload(existing.account, 3, ref="taken"),
+    ]
     response = api.bulk("post", ITEMS, payload)
     assert response.status_code == 400
     errors = errors_by_index(response)
@@ -107,7 +129,11 @@ def test_create_conflict_with_existing_rows(api):
 
 def test_unique_constraint_checked_inside_payload_and_database(api):
     DocumentFactory(title="spec", version=1)
-    payload = [{"title": "spec", "version": 2}, {"title": "spec", "version": 2}, {"title": "spec", "version": 1}]
+    payload = [
+        {"title": "spec", "version": 2},
+        {"title": "spec", "version": 2},
+        {"title": "spec", "version": 1},
+    ]
     response = api.bulk("post", "/api/documents/", payload)
     assert response.status_code == 400
     assert set(errors_by_index(response)) == {1, 2}
@@ -139,7 +165,9 @@ def test_database_conflict_is_409_with_index(api):
 
 def test_exception_in_hook_rolls_back(api):
     account = AccountFactory()
-    response = api.bulk("post", "/api/failing-items/", [item_payload(account, 1), item_payload(account, 2)])
+    response = api.bulk(
+        "post", "/api/failing-items/", [item_payload(account, 1), item_payload(account, 2)]
+    )
     assert response.status_code == 400
     assert Item.objects.count() == 0
 
@@ -161,8 +189,24 @@ def test_custom_save_is_called_per_item(api):
 def test_put_on_unique_fields_validates_each_item_against_its_instance(api):
     first, second = ItemFactory(), ItemFactory()
     payload = [
-        {"id": second.pk, "account": second.account_id, "sku": second.sku, "ref": second.ref, "name": "two", "price": "2.00", "quantity": 2},
-        {"id": str(first.pk), "account": first.account_id, "sku": first.sku, "ref": first.ref, "name": "one", "price": "1.00", "quantity": 1},
+        {
+            "id": second.pk,
+            "account": second.account_id,
+            "sku": second.sku,
+            "ref": second.ref,
+            "name": "two",
+            "price": "2.00",
+            "quantity": 2,
+        },
+        {
+            "id": str(first.pk),
+            "account": first.account_id,
+            "sku": first.sku,
+            "ref": first.ref,
+            "name": "one",
+            "price": "1.00",
+            "quantity": 1,
+        },
     ]
     response = api.bulk("put", ITEMS, payload)
     assert response.status_code == 200, response.content
@@ -173,7 +217,9 @@ def test_put_on_unique_fields_validates_each_item_against_its_instance(api):
 
 def test_patch_writes_only_the_fields_sent(api):
     first, second = ItemFactory(quantity=5), ItemFactory(quantity=6)
-    response = api.bulk("patch", ITEMS, [{"id": first.pk, "name": "renamed"}, {"id": second.pk, "quantity": 60}])
+    response = api.bulk(
+        "patch", ITEMS, [{"id": first.pk, "name": "renamed"}, {"id": second.pk, "quantity": 60}]
+    )
     assert response.status_code == 200
     first.refresh_from_db()
     second.refresh_from_db()
@@ -184,7 +230,9 @@ def test_patch_writes_only_the_fields_sent(api):
 def test_patch_unique_conflict_writes_nothing(api):
     first, second = ItemFactory(), ItemFactory()
     before = snapshot()
-    response = api.bulk("patch", ITEMS, [{"id": first.pk, "name": "ok"}, {"id": second.pk, "sku": first.sku}])
+    response = api.bulk(
+        "patch", ITEMS, [{"id": first.pk, "name": "ok"}, {"id": second.pk, "sku": first.sku}]
+    )
     assert response.status_code == 400
     errors = errors_by_index(response)
     assert list(errors) == [1]
@@ -226,7 +274,9 @@ def test_update_lookup_errors(api, payload, code):
 def test_update_same_object_twice_is_rejected(api):
     item = ItemFactory()
     before = snapshot()
-    response = api.bulk("patch", ITEMS, [{"id": item.pk, "name": "a"}, {"id": item.pk, "name": "b"}])
+    response = api.bulk(
+        "patch", ITEMS, [{"id": item.pk, "name": "a"}, {"id": item.pk, "name": "b"}]
+    )
     assert response.status_code == 400
     error = errors_by_index(response)[1]
     assert (error["code"], error["lookup"]) == ("duplicate_lookup", item.pk)
@@ -239,7 +289,9 @@ def test_update_out_of_scope_object_is_not_found(api):
     other = ItemFactory(account=AccountFactory(owner=bob))
     api.force_authenticate(alice)
     before = snapshot()
-    response = api.bulk("patch", ITEMS, [{"id": own.pk, "name": "x"}, {"id": other.pk, "name": "stolen"}])
+    response = api.bulk(
+        "patch", ITEMS, [{"id": own.pk, "name": "x"}, {"id": other.pk, "name": "stolen"}]
+    )
     assert response.status_code == 400
     error = errors_by_index(response)[1]
     assert (error["code"], error["lookup"]) == ("not_found", other.pk)
@@ -251,10 +303,16 @@ def test_update_checks_object_permissions(api):
     free = ItemFactory()
     locked = ItemFactory(name="locked one")
     before = snapshot()
-    response = api.bulk("patch", ITEMS, [{"id": free.pk, "quantity": 3}, {"id": locked.pk, "quantity": 4}])
+    response = api.bulk(
+        "patch", ITEMS, [{"id": free.pk, "quantity": 3}, {"id": locked.pk, "quantity": 4}]
+    )
     assert response.status_code == 403
     error = errors_by_index(response)[1]
-    assert (error["code"], error["lookup"], error["detail"]) == ("permission_denied", locked.pk, "This item is locked.")
+    assert (error["code"], error["lookup"], error["detail"]) == (
+        "permission_denied",
+        locked.pk,
+        "This item is locked.",
+    )
     assert snapshot() == before
 
 
@@ -273,8 +331,12 @@ def test_uuid_lookup(api):
 def test_slug_lookup(api):
     first, second = ArticleFactory(), ArticleFactory()
     response = api.bulk(
-        "put", "/api/articles/",
-        [{"slug": second.slug, "title": "Second", "views": 2}, {"slug": first.slug, "title": "First", "views": 1}],
+        "put",
+        "/api/articles/",
+        [
+            {"slug": second.slug, "title": "Second", "views": 2},
+            {"slug": first.slug, "title": "First", "views": 1},
+        ],
     )
     assert response.status_code == 200, response.content
     assert [a["slug"] for a in response.json()] == [second.slug, first.slug]
@@ -365,9 +427,11 @@ def test_delete_out_of_scope_is_not_found(api):
 def test_max_items_on_every_verb(api, method):
     items = ItemFactory.create_batch(3)
     before = snapshot()
-    body = [{"id": item.pk, "name": "x"} for item in items] if method != "post" else [
-        item_payload(items[0].account, n) for n in range(3)
-    ]
+    body = (
+        [{"id": item.pk, "name": "x"} for item in items]
+        if method != "post"
+        else [item_payload(items[0].account, n) for n in range(3)]
+    )
     response = api.bulk(method, ITEMS, body)
     assert response.status_code == 413
     assert response.json()["code"] == "too_many_items"
@@ -386,7 +450,12 @@ def test_max_items_on_filtered_delete(api):
 
 def test_prefer_return_minimal(api):
     account = AccountFactory()
-    response = api.bulk("post", ITEMS, [item_payload(account, 1), item_payload(account, 2)], HTTP_PREFER="return=minimal")
+    response = api.bulk(
+        "post",
+        ITEMS,
+        [item_payload(account, 1), item_payload(account, 2)],
+        HTTP_PREFER="return=minimal",
+    )
     assert response.status_code == 201
     assert response["Preference-Applied"] == "return=minimal"
     body = response.json()
@@ -408,17 +477,26 @@ def test_prefer_lenient_writes_exactly_the_valid_items(api):
 
 def test_prefer_lenient_database_conflict(api):
     existing = ItemFactory(sku="TAKEN")
-    payload = [item_payload(existing.account, 1), item_payload(existing.account, 2, sku="TAKEN"), item_payload(existing.account, 3)]
+    payload = [
+        item_payload(existing.account, 1),
+        item_payload(existing.account, 2, sku="TAKEN"),
+        item_payload(existing.account, 3),
+    ]
     response = api.bulk("post", "/api/unchecked-items/", payload, HTTP_PREFER="handling=lenient")
     assert response.status_code == 207
     body = response.json()
     assert [item["status"] for item in body["items"]] == ["created", "conflict", "created"]
-    assert sorted(Item.objects.exclude(pk=existing.pk).values_list("sku", flat=True)) == ["NEW-1", "NEW-3"]
+    assert sorted(Item.objects.exclude(pk=existing.pk).values_list("sku", flat=True)) == [
+        "NEW-1",
+        "NEW-3",
+    ]
 
 
 def test_plain_serializer_gets_bulk_writes(api):
     account = AccountFactory()
-    response = api.bulk("post", "/api/plain-items/", [item_payload(account, 1), item_payload(account, 2)])
+    response = api.bulk(
+        "post", "/api/plain-items/", [item_payload(account, 1), item_payload(account, 2)]
+    )
     assert response.status_code == 201, response.content
     assert [item["sku"] for item in response.json()] == ["NEW-1", "NEW-2"]
     first = Item.objects.get(sku="NEW-1")
@@ -426,7 +504,11 @@ def test_plain_serializer_gets_bulk_writes(api):
     assert response.status_code == 200, response.content
     first.refresh_from_db()
     assert first.name == "plain"
-    response = api.bulk("post", "/api/plain-items/", [item_payload(account, 3), item_payload(account, 4, sku="NEW-3")])
+    response = api.bulk(
+        "post",
+        "/api/plain-items/",
+        [item_payload(account, 3), item_payload(account, 4, sku="NEW-3")],
+    )
     assert response.status_code == 400
     assert Item.objects.count() == 2
 
@@ -437,7 +519,9 @@ def test_delete_works_with_select_related_querysets(api, monkeypatch):
 
     items = ItemFactory.create_batch(2)
     monkeypatch.setattr(FilteredItemViewSet, "permission_classes", [])
-    monkeypatch.setattr(FilteredItemViewSet, "get_queryset", lambda self: Item.objects.select_related("account"))
+    monkeypatch.setattr(
+        FilteredItemViewSet, "get_queryset", lambda self: Item.objects.select_related("account")
+    )
     response = api.bulk("delete", "/api/filtered-items/", [items[0].pk])
     assert response.status_code == 204
     assert list(Item.objects.values_list("pk", flat=True)) == [items[1].pk]

@@ -59,7 +59,10 @@ def test_list_route_reports_lenient_and_minimal(api):
 def test_list_route_reports_strict_and_representation(api):
     account = AccountFactory()
     response = api.bulk(
-        "post", ITEMS, [item_payload(account, 1)], HTTP_PREFER="handling=strict, return=representation"
+        "post",
+        ITEMS,
+        [item_payload(account, 1)],
+        HTTP_PREFER="handling=strict, return=representation",
     )
     assert response.status_code == 201
     assert response["Preference-Applied"] == "handling=strict, return=representation"
@@ -78,7 +81,10 @@ def test_strict_rejection_reports_strict(api):
 def test_representation_is_not_applied_to_a_summary(api):
     account = AccountFactory()
     response = api.bulk(
-        "post", ITEMS, [item_payload(account, 1)], HTTP_PREFER="handling=lenient, return=representation"
+        "post",
+        ITEMS,
+        [item_payload(account, 1)],
+        HTTP_PREFER="handling=lenient, return=representation",
     )
     assert response["Preference-Applied"] == "handling=lenient"
 
@@ -112,7 +118,9 @@ def test_bulk_endpoint_reports_handling(api):
 def test_respond_async_is_not_applied_without_jobs(api, monkeypatch):
     monkeypatch.setattr(BulkOperationsMixin, "jobs_enabled", lambda self: False)
     account = AccountFactory()
-    response = api.bulk("post", BULK, [item_payload(account, 1)], HTTP_PREFER="respond-async, wait=5")
+    response = api.bulk(
+        "post", BULK, [item_payload(account, 1)], HTTP_PREFER="respond-async, wait=5"
+    )
     assert response.status_code == 201
     assert not response.has_header("Preference-Applied")
     assert Item.objects.count() == 1
@@ -124,11 +132,31 @@ def test_list_get_does_not_vary_on_prefer(api):
     assert "Prefer" not in response.get("Vary", "")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     header=st.one_of(
-        st.text(alphabet=st.characters(max_codepoint=255, blacklist_categories=("Cs",)), max_size=80),
-        st.lists(st.sampled_from(["respond-async", "wait=", "wait=99999999999", "handling=", '"', ";", ",", "=", "return=minimal", "handling=lenient"]), max_size=8).map("".join),
+        st.text(
+            alphabet=st.characters(max_codepoint=255, blacklist_categories=("Cs",)), max_size=80
+        ),
+        st.lists(
+            st.sampled_from(
+                [
+                    "respond-async",
+                    "wait=",
+                    "wait=99999999999",
+                    "handling=",
+                    '"',
+                    ";",
+                    ",",
+                    "=",
+                    "return=minimal",
+                    "handling=lenient",
+                ]
+            ),
+            max_size=8,
+        ).map("".join),
     )
 )
 def test_any_prefer_header_is_2xx_or_4xx(api, header):

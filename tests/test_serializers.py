@@ -18,7 +18,10 @@ pytestmark = pytest.mark.django_db
 def test_create_without_context():
     account = AccountFactory()
     serializer = ItemSerializer(
-        data=[{"account": account.pk, "sku": "A", "ref": "a", "name": "a"}, {"account": account.pk, "sku": "B", "ref": "b", "name": "b"}],
+        data=[
+            {"account": account.pk, "sku": "A", "ref": "a", "name": "a"},
+            {"account": account.pk, "sku": "B", "ref": "b", "name": "b"},
+        ],
         many=True,
     )
     assert isinstance(serializer, BulkListSerializer)
@@ -32,7 +35,10 @@ def test_create_without_context():
 def test_update_from_queryset_without_context():
     first, second = ItemFactory(), ItemFactory()
     serializer = ItemSerializer(
-        Item.objects.all(), data=[{"id": second.pk, "name": "two"}, {"id": first.pk, "name": "one"}], many=True, partial=True
+        Item.objects.all(),
+        data=[{"id": second.pk, "name": "two"}, {"id": first.pk, "name": "one"}],
+        many=True,
+        partial=True,
     )
     assert serializer.is_valid(), serializer.errors
     updated = serializer.save()
@@ -43,7 +49,9 @@ def test_update_from_queryset_without_context():
 
 def test_validated_data_keeps_the_converted_lookup_value():
     item = ItemFactory()
-    serializer = ItemSerializer(Item.objects.all(), data=[{"id": str(item.pk), "name": "x"}], many=True, partial=True)
+    serializer = ItemSerializer(
+        Item.objects.all(), data=[{"id": str(item.pk), "name": "x"}], many=True, partial=True
+    )
     assert serializer.is_valid(), serializer.errors
     assert serializer.validated_data[0]["id"] == item.pk
 
@@ -51,21 +59,29 @@ def test_validated_data_keeps_the_converted_lookup_value():
 def test_errors_are_a_dict_keyed_by_index_on_every_drf_version():
     item = ItemFactory()
     serializer = ItemSerializer(
-        Item.objects.all(), data=[{"id": item.pk, "name": "ok"}, {"id": 999999, "name": "x"}, {"name": "y"}], many=True, partial=True
+        Item.objects.all(),
+        data=[{"id": item.pk, "name": "ok"}, {"id": 999999, "name": "x"}, {"name": "y"}],
+        many=True,
+        partial=True,
     )
     assert not serializer.is_valid()
     assert set(serializer.errors) == {1, 2}
     assert str(serializer.errors[1]["id"][0]).startswith("No object with `id` 999999")
     assert serializer.errors[1]["id"][0].code == "not_found"
     assert serializer.errors[2]["id"][0].code == "missing_lookup"
-    assert sorted((error.index, error.code) for error in serializer.item_errors) == [(1, "not_found"), (2, "missing_lookup")]
+    assert sorted((error.index, error.code) for error in serializer.item_errors) == [
+        (1, "not_found"),
+        (2, "missing_lookup"),
+    ]
     item.refresh_from_db()
     assert item.name != "ok"
 
 
 def test_slug_lookup_without_context():
     article = ArticleFactory(views=1)
-    serializer = ArticleSerializer(Article.objects.all(), data=[{"slug": article.slug, "views": 5}], many=True, partial=True)
+    serializer = ArticleSerializer(
+        Article.objects.all(), data=[{"slug": article.slug, "views": 5}], many=True, partial=True
+    )
     assert serializer.is_valid(), serializer.errors
     serializer.save()
     article.refresh_from_db()
@@ -74,7 +90,9 @@ def test_slug_lookup_without_context():
 
 def test_save_kwargs_reach_every_item():
     account = AccountFactory()
-    serializer = ItemSerializer(data=[{"sku": "A", "ref": "a", "name": "a", "account": account.pk}], many=True)
+    serializer = ItemSerializer(
+        data=[{"sku": "A", "ref": "a", "name": "a", "account": account.pk}], many=True
+    )
     assert serializer.is_valid(), serializer.errors
     serializer.save(quantity=7)
     assert Item.objects.get().quantity == 7
@@ -95,7 +113,9 @@ def test_overridden_create_is_called_per_item():
             calls.append(validated_data["number"])
             return super().create(validated_data)
 
-    serializer = CountingSerializer(data=[{"number": 1, "contents": "a"}, {"number": 2, "contents": "b"}], many=True)
+    serializer = CountingSerializer(
+        data=[{"number": 1, "contents": "a"}, {"number": 2, "contents": "b"}], many=True
+    )
     assert serializer.is_valid(), serializer.errors
     serializer.save()
     assert calls == [1, 2]
@@ -112,7 +132,10 @@ def test_database_conflict_raises_bulk_error_and_rolls_back():
 
     account = AccountFactory()
     serializer = Unchecked(
-        data=[{"account": account.pk, "sku": "NEW", "ref": "n", "name": "n"}, {"account": account.pk, "sku": "TAKEN", "ref": "t", "name": "t"}],
+        data=[
+            {"account": account.pk, "sku": "NEW", "ref": "n", "name": "n"},
+            {"account": account.pk, "sku": "TAKEN", "ref": "t", "name": "t"},
+        ],
         many=True,
     )
     assert serializer.is_valid(), serializer.errors
@@ -126,7 +149,10 @@ def test_database_conflict_raises_bulk_error_and_rolls_back():
 def test_batched_update_statement_matches_orm():
     """The backend's UPDATE ... FROM VALUES writes exactly what save() would."""
     items = ItemFactory.create_batch(3)
-    data = [{"id": item.pk, "price": f"{i}.25", "name": f"nom {i}", "quantity": -i} for i, item in enumerate(items)]
+    data = [
+        {"id": item.pk, "price": f"{i}.25", "name": f"nom {i}", "quantity": -i}
+        for i, item in enumerate(items)
+    ]
     serializer = ItemSerializer(Item.objects.all(), data=data, many=True, partial=True)
     assert serializer.is_valid(), serializer.errors
     serializer.save()
@@ -146,10 +172,14 @@ def test_write_path_is_logged(caplog):
         serializer = ItemSerializer(data=data, many=True)
         assert serializer.is_valid(), serializer.errors
         serializer.save()
-        serializer = ItemSerializer(data=[{**data[0], "sku": "B", "ref": "b", "tags": []}], many=True)
+        serializer = ItemSerializer(
+            data=[{**data[0], "sku": "B", "ref": "b", "tags": []}], many=True
+        )
         assert serializer.is_valid(), serializer.errors
         serializer.save()
     messages = [record.getMessage() for record in caplog.records]
-    expected = "in batches" if connection.features.can_return_rows_from_bulk_insert else "item by item"
+    expected = (
+        "in batches" if connection.features.can_return_rows_from_bulk_insert else "item by item"
+    )
     assert messages[0].startswith("ItemSerializer: create 1 items " + expected)
     assert messages[1] == "ItemSerializer: create 1 items item by item (many-to-many values (tags))"

@@ -51,7 +51,10 @@ def test_stale_version_rejects_the_request(api, url, method):
 def test_lenient_fails_only_the_stale_item(api):
     first, second = tickets(2)
     Ticket.objects.filter(pk=second.pk).update(version=7)
-    payload = [{"id": first.pk, "title": "a", "version": 1}, {"id": second.pk, "title": "b", "version": 1}]
+    payload = [
+        {"id": first.pk, "title": "a", "version": 1},
+        {"id": second.pk, "title": "b", "version": 1},
+    ]
     response = api.bulk("patch", TICKETS, payload, HTTP_PREFER="handling=lenient")
     assert response.status_code == 207, response.content
     items = response.json()["items"]
@@ -65,7 +68,10 @@ def test_lenient_fails_only_the_stale_item(api):
 def test_current_version_passes_and_increments(api):
     first, second = tickets(2)
     Ticket.objects.filter(pk=second.pk).update(version=5)
-    payload = [{"id": first.pk, "title": "a", "version": 1}, {"id": second.pk, "title": "b", "version": "5"}]
+    payload = [
+        {"id": first.pk, "title": "a", "version": 1},
+        {"id": second.pk, "title": "b", "version": "5"},
+    ]
     response = api.bulk("patch", TICKETS, payload)
     assert response.status_code == 200, response.content
     assert [(t["id"], t["version"]) for t in response.json()] == [(first.pk, 2), (second.pk, 6)]
@@ -93,7 +99,10 @@ def test_per_item_saves_check_versions(api):
     first, second = tickets(2)
     Ticket.objects.filter(pk=first.pk).update(version=3)
     before = rows()
-    payload = [{"id": first.pk, "title": "a", "version": 1}, {"id": second.pk, "title": "b", "version": 1}]
+    payload = [
+        {"id": first.pk, "title": "a", "version": 1},
+        {"id": second.pk, "title": "b", "version": 1},
+    ]
     response = api.bulk("patch", "/api/per-item-tickets/", payload)
     assert response.status_code == 409, response.content
     assert rows() == before
@@ -135,11 +144,15 @@ def test_a_bad_version_is_invalid(api, value):
 def test_a_delete_with_a_stale_version_is_refused(api, url):
     first, second = tickets(2)
     Ticket.objects.filter(pk=second.pk).update(version=2)
-    response = api.bulk("delete", url, [{"id": first.pk, "version": 1}, {"id": second.pk, "version": 1}])
+    response = api.bulk(
+        "delete", url, [{"id": first.pk, "version": 1}, {"id": second.pk, "version": 1}]
+    )
     assert response.status_code == 409, response.content
     assert response.json()["errors"][0]["current_version"] == 2
     assert Ticket.objects.count() == 2
-    response = api.bulk("delete", url, [{"id": first.pk, "version": 1}, {"id": second.pk, "version": 2}])
+    response = api.bulk(
+        "delete", url, [{"id": first.pk, "version": 1}, {"id": second.pk, "version": 2}]
+    )
     assert response.status_code in (200, 204), response.content
     assert Ticket.objects.count() == 0
 
@@ -158,18 +171,27 @@ def test_bulk_results_and_reads_carry_the_new_version(api):
     first, second = tickets(2)
     response = api.bulk("patch", BULK, [{"id": first.pk, "title": "a", "version": 1}])
     assert response.status_code == 200, response.content
-    assert response.json()["items"] == [{"index": 0, "status": "updated", "id": first.pk, "current_version": 2}]
+    assert response.json()["items"] == [
+        {"index": 0, "status": "updated", "id": first.pk, "current_version": 2}
+    ]
     response = api.get(f"{BULK}?ids={first.pk},{second.pk}")
-    assert [(t["id"], t["version"]) for t in response.json()["results"]] == [(first.pk, 2), (second.pk, 1)]
+    assert [(t["id"], t["version"]) for t in response.json()["results"]] == [
+        (first.pk, 2),
+        (second.pk, 1),
+    ]
 
 
 def test_upsert_checks_the_version_of_existing_rows(api):
     (ticket,) = tickets(1)
     Ticket.objects.filter(pk=ticket.pk).update(version=3)
-    response = api.bulk("post", f"{BULK}?upsert=id", [{"id": ticket.pk, "title": "a", "version": 2}])
+    response = api.bulk(
+        "post", f"{BULK}?upsert=id", [{"id": ticket.pk, "title": "a", "version": 2}]
+    )
     assert response.status_code == 409, response.content
     assert response.json()["errors"][0]["current_version"] == 3
-    response = api.bulk("post", f"{BULK}?upsert=id", [{"id": ticket.pk, "title": "a", "version": 3}])
+    response = api.bulk(
+        "post", f"{BULK}?upsert=id", [{"id": ticket.pk, "title": "a", "version": 3}]
+    )
     assert response.status_code == 200, response.content
     assert Ticket.objects.get().version == 4
 
@@ -196,7 +218,9 @@ def test_timestamps_are_compared_exactly(api):
     assert response.json()["errors"][0]["current_version"] == new
     page.refresh_from_db()
     assert page.title == "a"
-    response = api.bulk("patch", "/api/pages/", [{"id": page.pk, "title": "c", "updated_at": "yesterday"}])
+    response = api.bulk(
+        "patch", "/api/pages/", [{"id": page.pk, "title": "c", "updated_at": "yesterday"}]
+    )
     assert response.status_code == 400, response.content
     response = api.bulk("delete", "/api/pages/", [{"id": page.pk, "updated_at": new}])
     assert response.status_code == 204, response.content
@@ -210,7 +234,9 @@ def test_one_update_per_batch_carries_the_version_condition(api, settings):
     with CaptureQueriesContext(connection) as queries:
         response = api.bulk("patch", TICKETS, payload)
     assert response.status_code == 200, response.content
-    updates = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")]
+    updates = [
+        q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")
+    ]
     assert len(updates) == 3
     column = connection.ops.quote_name("version")
     assert all(f".{column} IS" in sql or f".{column} <=>" in sql for sql in updates), updates
@@ -230,7 +256,10 @@ def test_a_row_written_between_read_and_write_is_a_conflict(api, settings, monke
         return original(self, serializer, result, perform, action)
 
     monkeypatch.setattr(BulkOperation, "save", save)
-    payload = [{"id": first.pk, "title": "a", "version": 1}, {"id": second.pk, "title": "b", "version": 1}]
+    payload = [
+        {"id": first.pk, "title": "a", "version": 1},
+        {"id": second.pk, "title": "b", "version": 1},
+    ]
     response = api.bulk("patch", TICKETS, payload, HTTP_PREFER="handling=lenient")
     assert response.status_code == 207, response.content
     items = response.json()["items"]
@@ -240,7 +269,9 @@ def test_a_row_written_between_read_and_write_is_a_conflict(api, settings, monke
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor == "sqlite", reason="needs concurrent connections to a server")
+@pytest.mark.skipif(
+    connection.vendor == "sqlite", reason="needs concurrent connections to a server"
+)
 @pytest.mark.parametrize("lock_rows", [True, False])
 @pytest.mark.parametrize("url", [TICKETS, BULK])
 def test_concurrent_editors_with_the_same_version(settings, lock_rows, url):

@@ -146,7 +146,12 @@ class ConflictingHookBulkViewSet(ItemBulkViewSet):
 
     def perform_bulk_create(self, serializer):
         serializer.save()
-        Item.objects.create(account=serializer.instance[0].account, sku=serializer.instance[0].sku, ref="dup", name="dup")
+        Item.objects.create(
+            account=serializer.instance[0].account,
+            sku=serializer.instance[0].sku,
+            ref="dup",
+            name="dup",
+        )
 
 
 class NoBulkDeleteItemViewSet(ItemViewSet):

@@ -34,4 +34,6 @@ def purge_expired_idempotency_keys(now=None) -> int:
     """Delete the expired ``Idempotency-Key`` records, if ``rest_framework_bulk.idempotency`` is installed."""
     if not apps.is_installed("rest_framework_bulk.idempotency"):
         return 0
-    return apps.get_model("rest_framework_bulk_idempotency.IdempotencyKey").objects.purge_expired(now)
+    return apps.get_model("rest_framework_bulk_idempotency.IdempotencyKey").objects.purge_expired(
+        now
+    )

@@ -40,7 +40,9 @@ def test_job_finished_is_sent_once_per_job(runner, api, user):
         assert wait_for(api, response.data["status_url"])["state"] == state
         logs = wait_until(
             lambda response=response: list(
-                JobFinishedLog.objects.filter(job_id=response.data["task_id"]).values_list("state", flat=True)
+                JobFinishedLog.objects.filter(job_id=response.data["task_id"]).values_list(
+                    "state", flat=True
+                )
             ),
             message="job_finished",
         )
@@ -51,7 +53,9 @@ def test_a_cancelled_job_sends_job_finished(transactional_db, api, user, job_set
     job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_WORKERS": 0}
     account = AccountFactory(owner=user)
     response = api.post(BULK, payload(account, 15), format="json", HTTP_PREFER="respond-async")
-    assert api.post(f"{response.data['status_url'].removesuffix('status/')}cancel/").status_code == 200
+    assert (
+        api.post(f"{response.data['status_url'].removesuffix('status/')}cancel/").status_code == 200
+    )
     assert list(JobFinishedLog.objects.values_list("state", flat=True)) == ["CANCELLED"]
 
 
@@ -63,9 +67,14 @@ def test_a_failing_receiver_and_callback_do_not_change_the_job(runner, api, user
     try:
         account = AccountFactory(owner=user)
         with override_settings(
-            REST_FRAMEWORK_BULK={**_settings(), "JOB_FINISHED_CALLBACK": f"{__name__}.failing_callback"}
+            REST_FRAMEWORK_BULK={
+                **_settings(),
+                "JOB_FINISHED_CALLBACK": f"{__name__}.failing_callback",
+            }
         ):
-            response = api.post(BULK, payload(account, 12), format="json", HTTP_PREFER="respond-async")
+            response = api.post(
+                BULK, payload(account, 12), format="json", HTTP_PREFER="respond-async"
+            )
             assert wait_for(api, response.data["status_url"])["state"] == "SUCCESS"
     finally:
         job_finished.disconnect(broken, sender=BulkJob)
@@ -110,9 +119,14 @@ def webhook():
 
 
 def test_a_url_callback_receives_the_status_json(runner, api, user, webhook, job_settings):
-    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_FINISHED_CALLBACK": webhook}
+    job_settings.REST_FRAMEWORK_BULK = {
+        **job_settings.REST_FRAMEWORK_BULK,
+        "JOB_FINISHED_CALLBACK": webhook,
+    }
     if runner == "celery":
-        pytest.skip("The worker process reads its settings at start-up; the URL is tested on the embedded runner.")
+        pytest.skip(
+            "The worker process reads its settings at start-up; the URL is tested on the embedded runner."
+        )
     account = AccountFactory(owner=user)
     response = api.post(BULK, payload(account, 12), format="json", HTTP_PREFER="respond-async")
     wait_for(api, response.data["status_url"])
@@ -128,6 +142,8 @@ def test_a_url_callback_that_is_down_is_logged(transactional_db, user, caplog):
     from rest_framework_bulk.jobs.signals import notify_callback
 
     job = BulkJob(owner=user, operation="create", input_name="x", batch_size=1, state="SUCCESS")
-    with override_settings(REST_FRAMEWORK_BULK={**_settings(), "JOB_FINISHED_CALLBACK": "http://127.0.0.1:9/"}):
+    with override_settings(
+        REST_FRAMEWORK_BULK={**_settings(), "JOB_FINISHED_CALLBACK": "http://127.0.0.1:9/"}
+    ):
         notify_callback(job)
     assert "JOB_FINISHED_CALLBACK failed" in caplog.text

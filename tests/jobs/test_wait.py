@@ -16,7 +16,9 @@ pytestmark = pytest.mark.urls("tests.urls")
 
 def test_a_job_that_ends_in_time_answers_as_a_synchronous_request(runner, api, user):
     account = AccountFactory(owner=user)
-    response = api.post(BULK, payload(account, 25), format="json", HTTP_PREFER="respond-async, wait=8")
+    response = api.post(
+        BULK, payload(account, 25), format="json", HTTP_PREFER="respond-async, wait=8"
+    )
     assert response.status_code == 201, response.content
     assert response["Preference-Applied"] == "wait=8"
     assert "Prefer" in response["Vary"]
@@ -62,7 +64,9 @@ def test_a_strict_job_with_an_invalid_item_answers_the_synchronous_400(runner, a
 def test_a_job_still_running_answers_202(runner, api, user):
     account = AccountFactory(owner=user)
     with override_settings(REST_FRAMEWORK_BULK={**_settings(), "MAX_WAIT": 0.01}):
-        response = api.post(BULK, payload(account, 200), format="json", HTTP_PREFER="respond-async, wait=5")
+        response = api.post(
+            BULK, payload(account, 200), format="json", HTTP_PREFER="respond-async, wait=5"
+        )
     assert response.status_code == 202, response.content
     assert response["Preference-Applied"] == "respond-async"
 
@@ -70,7 +74,9 @@ def test_a_job_still_running_answers_202(runner, api, user):
 def test_wait_is_capped_by_max_wait(runner, api, user):
     account = AccountFactory(owner=user)
     with override_settings(REST_FRAMEWORK_BULK={**_settings(), "MAX_WAIT": 20}):
-        response = api.post(BULK, payload(account, 12), format="json", HTTP_PREFER="respond-async, wait=3600")
+        response = api.post(
+            BULK, payload(account, 12), format="json", HTTP_PREFER="respond-async, wait=3600"
+        )
     assert response.status_code == 201, response.content
     assert response["Preference-Applied"] == "wait=20"
 
@@ -78,6 +84,8 @@ def test_wait_is_capped_by_max_wait(runner, api, user):
 def test_inside_a_transaction_the_request_does_not_wait(runner, api, user):
     account = AccountFactory(owner=user)
     with transaction.atomic():
-        response = api.post(BULK, payload(account, 12), format="json", HTTP_PREFER="respond-async, wait=8")
+        response = api.post(
+            BULK, payload(account, 12), format="json", HTTP_PREFER="respond-async, wait=8"
+        )
     assert response.status_code == 202, response.content
     assert response["Preference-Applied"] == "respond-async"
