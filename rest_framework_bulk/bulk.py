@@ -38,7 +38,6 @@ from rest_framework import exceptions, parsers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from . import lookups
 from .exceptions import BulkError, RequestError, TooManyItems
 from .filters import BulkFilter
 from .mixins import FLAG_VALUES, BulkDestroyModelMixin
@@ -56,6 +55,7 @@ from .parsers import CSVMultiPartParser, CSVParser, CSVRows, TSVParser
 from .prefer import parse_wait
 from .renderers import CSVRenderer
 from .settings import api_settings
+from .targets import DEFAULT_LOOKUP_FIELD, display, fetch, get_model_field, lookup_values
 
 __all__ = ["BulkOperationsMixin"]
 
@@ -200,8 +200,8 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         if not asked and len(raw_ids) > limit:
             raise TooManyItems(len(raw_ids), limit)
         field = self.bulk_lookup_field()
-        model_field = lookups.get_model_field(queryset.model, field)
-        values, errors = lookups.lookup_values(
+        model_field = get_model_field(queryset.model, field)
+        values, errors = lookup_values(
             [{field: value.strip()} for value in raw_ids], field, model_field
         )
         invalid = [error for error in errors if error.code == "invalid_lookup"]
@@ -216,7 +216,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             )
         if asked:
             return self.submit_bulk_export_job([value.strip() for value in raw_ids], asked)
-        found = lookups.fetch(
+        found = fetch(
             queryset, model_field, values, batch_size=api_settings.BATCH_SIZE, lock_rows=False
         )
         objects, missing = [], []
@@ -225,7 +225,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
                 continue  # asked twice: shown once
             obj = found.get(value)
             if obj is None or not self.permitted([obj]):
-                missing.append(lookups.display(value))
+                missing.append(display(value))
                 continue
             objects.append(obj)
         serializer = self.get_serializer(objects, many=True)
@@ -267,7 +267,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         return getattr(
             getattr(serializer_class, "Meta", None),
             "update_lookup_field",
-            lookups.DEFAULT_LOOKUP_FIELD,
+            DEFAULT_LOOKUP_FIELD,
         )
 
     def get_upsert_field(self, requested: str) -> str | None:

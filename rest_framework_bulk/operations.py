@@ -32,7 +32,6 @@ from rest_framework.mixins import DestroyModelMixin
 from rest_framework.permissions import BasePermission
 from rest_framework.serializers import LIST_SERIALIZER_KWARGS
 
-from . import lookups
 from .exceptions import (
     NO_VERSION,
     BulkError,
@@ -43,6 +42,16 @@ from .exceptions import (
 )
 from .serializers import BulkListSerializer
 from .settings import api_settings
+from .targets import (
+    DEFAULT_LOOKUP_FIELD,
+    check_object_permissions,
+    display,
+    fetch,
+    fetch_all,
+    get_model_field,
+    lookup_values,
+    not_found,
+)
 from .versions import VersionField, get_version_field
 from .writers import is_refusal, is_transient_error
 
@@ -106,7 +115,7 @@ class ItemResult:
     def as_dict(self) -> dict:
         data: dict[str, Any] = {"index": self.index, "status": self.status}
         if self.pk is not None:
-            data["id"] = lookups.display(self.pk)
+            data["id"] = display(self.pk)
         if self.lookup is not None and self.pk is None:
             data["lookup"] = self.lookup
         if self.code is not None:
@@ -173,7 +182,7 @@ class BulkResult:
         return [item.instance for item in self.items if item.ok and item.instance is not None]
 
     def ids(self, status: str) -> list:
-        return [lookups.display(item.pk) for item in self.items if item.status == status]
+        return [display(item.pk) for item in self.items if item.status == status]
 
     def summary(self, data: Sequence | None = None) -> dict:
         """The result body: the original django-bulk-drf summary plus per-item results."""
@@ -441,7 +450,7 @@ class BulkOperation:
         return getattr(
             getattr(serializer_class, "Meta", None),
             "update_lookup_field",
-            lookups.DEFAULT_LOOKUP_FIELD,
+            DEFAULT_LOOKUP_FIELD,
         )
 
     # Actions ------------------------------------------------------------
@@ -490,9 +499,9 @@ class BulkOperation:
         result = self.new_result(UPSERT, len(items))
         filtered = self.view.filter_queryset(queryset)
         field = self.upsert_field
-        model_field = lookups.get_model_field(queryset.model, field)
-        values, errors = lookups.lookup_values(items, field, model_field, start=start)
-        found = lookups.fetch(
+        model_field = get_model_field(queryset.model, field)
+        values, errors = lookup_values(items, field, model_field, start=start)
+        found = fetch(
             filtered,
             model_field,
             values,
@@ -513,7 +522,7 @@ class BulkOperation:
             # bring it back.
             gone = [i for i in new if version.sent(items[i]) not in (None, "")]
             errors.extend(
-                version.conflict(start + i, None, lookup=lookups.display(values[i])) for i in gone
+                version.conflict(start + i, None, lookup=display(values[i])) for i in gone
             )
             new = [i for i in new if i not in gone]
         refused = {error.index for error in denied}
@@ -577,7 +586,7 @@ class BulkOperation:
                 )
             if not self.needs_objects():
                 filtered = filtered.select_related(None).only(queryset.model._meta.pk.attname)
-            targets = lookups.fetch_all(
+            targets = fetch_all(
                 filtered,
                 limit=self.max_items,
                 batch_size=self.batch_size,
@@ -656,7 +665,7 @@ class BulkOperation:
                         _(
                             "This object is still referred to by other objects and cannot be deleted."
                         ),
-                        lookup=lookups.display(target.pk),
+                        lookup=display(target.pk),
                     )
                 )
             except DatabaseError as exc:
@@ -667,7 +676,7 @@ class BulkOperation:
                         index,
                         "conflict",
                         _("The database refused to delete this object."),
-                        lookup=lookups.display(target.pk),
+                        lookup=display(target.pk),
                     )
                 )
         if not errors:
@@ -686,12 +695,12 @@ class BulkOperation:
         if version is None:
             return []
         required = self.version_required
-        attname = lookups.get_model_field(version.model, self.lookup_field()).attname
+        attname = get_model_field(version.model, self.lookup_field()).attname
         errors = []
         for index, (item, target) in enumerate(zip(items, targets)):
             if target is None:
                 continue
-            lookup = lookups.display(getattr(target, attname))
+            lookup = display(getattr(target, attname))
             error = version.check(start + index, item, target, required=required, lookup=lookup)
             if error is not None:
                 errors.append(error)
@@ -720,7 +729,7 @@ class BulkOperation:
             version.conflict(
                 positions[obj.pk],
                 current,
-                lookup=lookups.display(obj.pk),
+                lookup=display(obj.pk),
                 sent=version.represent(expected[obj.pk]),
             )
             for obj, current in stale
@@ -741,8 +750,8 @@ class BulkOperation:
     def find(self, items: list, start: int, queryset, *, scalars: bool):
         """Targets lined up with ``items`` (``None`` where not found) and the errors."""
         lookup_field = self.lookup_field()
-        model_field = lookups.get_model_field(queryset.model, lookup_field)
-        values, errors = lookups.lookup_values(
+        model_field = get_model_field(queryset.model, lookup_field)
+        values, errors = lookup_values(
             items, lookup_field, model_field, scalars=scalars, start=start
         )
         if scalars and not self.needs_objects():
@@ -751,7 +760,7 @@ class BulkOperation:
             if self.version is not None:
                 names.add(self.version.attname)
             queryset = queryset.select_related(None).only(*names)
-        found = lookups.fetch(
+        found = fetch(
             queryset,
             model_field,
             values,
@@ -763,7 +772,7 @@ class BulkOperation:
         for index, value in enumerate(values):
             obj = found.get(value) if value is not None else None
             if value is not None and obj is None:
-                errors.append(lookups.not_found(start + index, lookup_field, value))
+                errors.append(not_found(start + index, lookup_field, value))
             elif obj is not None:
                 indexes.append(start + index)
                 objects.append(obj)
@@ -781,7 +790,7 @@ class BulkOperation:
     def check_permissions(self, objects, indexes, shown) -> list[ItemError]:
         if not self.has_object_permissions():
             return []
-        return lookups.check_object_permissions(self.view, objects, indexes, shown)
+        return check_object_permissions(self.view, objects, indexes, shown)
 
     def has_object_permissions(self) -> bool:
         """Whether any permission of the view looks at objects at all."""

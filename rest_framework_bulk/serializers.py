@@ -43,9 +43,18 @@ from rest_framework.serializers import ListSerializer, raise_errors_on_nested_wr
 from rest_framework.settings import api_settings as drf_settings
 from rest_framework.utils import html, model_meta
 
-from . import lookups, writers
+from . import writers
 from .exceptions import BulkError, ItemError
 from .settings import api_settings
+from .targets import (
+    DEFAULT_LOOKUP_FIELD,
+    display,
+    fetch,
+    get_lookup_field,
+    get_model_field,
+    lookup_values,
+    not_found,
+)
 from .validation import BatchValidation, chunks, prefetch, unique_constraint_validators
 from .versions import StaleVersion, VersionField
 
@@ -84,7 +93,7 @@ class BulkListSerializer(ListSerializer):
 
     # Kept for code written against djangorestframework-bulk; the child's
     # ``Meta.update_lookup_field`` is what counts.
-    update_lookup_field = lookups.DEFAULT_LOOKUP_FIELD
+    update_lookup_field = DEFAULT_LOOKUP_FIELD
 
     default_error_messages = {
         "conflict": _(
@@ -180,10 +189,10 @@ class BulkListSerializer(ListSerializer):
 
         self.item_errors = []
         targets = self.get_targets(data)
-        lookup_field = lookups.get_lookup_field(self)
+        lookup_field = get_lookup_field(self)
         attname = None
         if targets is not None and self.model is not None:
-            attname = lookups.get_model_field(self.model, lookup_field).attname
+            attname = get_model_field(self.model, lookup_field).attname
         child = self.child
         extra = unique_constraint_validators(child)
         if extra:
@@ -200,7 +209,7 @@ class BulkListSerializer(ListSerializer):
             instance = targets[index] if targets is not None else None
             if version is not None and instance is not None:
                 # Checked before validation: a stale item is not written at all.
-                lookup = lookups.display(getattr(instance, attname)) if attname else None
+                lookup = display(getattr(instance, attname)) if attname else None
                 error = version.check(
                     self.position(index),
                     item,
@@ -221,7 +230,7 @@ class BulkListSerializer(ListSerializer):
                 validated = self.run_child_validation(item)
             except ValidationError as exc:
                 batch.fail(index)
-                lookup = lookups.display(child._bulk_lookup[1]) if child._bulk_lookup else None
+                lookup = display(child._bulk_lookup[1]) if child._bulk_lookup else None
                 self.item_errors.append(
                     ItemError(
                         self.position(index),
@@ -275,10 +284,10 @@ class BulkListSerializer(ListSerializer):
             )
             self.bulk_targets = instances
             return instances
-        lookup_field = lookups.get_lookup_field(self)
-        model_field = lookups.get_model_field(queryset.model, lookup_field)
-        values, errors = lookups.lookup_values(data, lookup_field, model_field)
-        found = lookups.fetch(
+        lookup_field = get_lookup_field(self)
+        model_field = get_model_field(queryset.model, lookup_field)
+        values, errors = lookup_values(data, lookup_field, model_field)
+        found = fetch(
             queryset,
             model_field,
             values,
@@ -289,7 +298,7 @@ class BulkListSerializer(ListSerializer):
         for index, value in enumerate(values):
             obj = found.get(value) if value is not None else None
             if value is not None and obj is None:
-                errors.append(lookups.not_found(index, lookup_field, value))
+                errors.append(not_found(index, lookup_field, value))
             targets.append(obj)
         self.item_errors.extend(errors)
         self.bulk_targets = targets
@@ -581,12 +590,12 @@ class BulkListSerializer(ListSerializer):
     def version_conflicts(self, index: int, objects: list) -> list[ItemError]:
         """Errors for the item at ``index`` whose rows moved on while it was written."""
         version = self.version
-        attname = lookups.get_model_field(self.model, lookups.get_lookup_field(self)).attname
+        attname = get_model_field(self.model, get_lookup_field(self)).attname
         errors = []
         for obj, current in version.stale(objects, self.expected_versions, self.db) or [
             (obj, obj) for obj in objects
         ]:
-            lookup = lookups.display(getattr(obj, attname))
+            lookup = display(getattr(obj, attname))
             sent = version.represent(self.expected_versions.get(obj.pk))
             errors.append(version.conflict(self.position(index), current, lookup=lookup, sent=sent))
         return errors

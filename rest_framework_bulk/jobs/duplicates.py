@@ -6,7 +6,7 @@ earlier item already named (``duplicate_lookup``): the row would be written
 twice, and which write wins would depend on the order of the statements. The
 engine sees one batch at a time, so a job looks for duplicates across all of
 its batches itself, with the engine's own conversion of lookup values
-(:func:`rest_framework_bulk.lookups.lookup_values`), so that ``"7"`` and
+(:func:`rest_framework_bulk.lookup_values`), so that ``"7"`` and
 ``7`` are the same object exactly when they are for a synchronous request.
 
 The first item naming an object goes on; each later one fails with
@@ -24,9 +24,9 @@ from typing import Any
 
 from django.utils.translation import gettext
 
-from .. import lookups
 from ..exceptions import ItemError
 from ..operations import DESTROY, PARTIAL_UPDATE, UPDATE, UPSERT
+from ..targets import display, get_model_field, lookup_values
 
 
 class DuplicateLookups:
@@ -37,7 +37,7 @@ class DuplicateLookups:
 
     def __init__(self, model, field: str | None, operation: str):
         self.field = field if operation in self.OPERATIONS else None
-        self.model_field = lookups.get_model_field(model, field) if self.field else None
+        self.model_field = get_model_field(model, field) if self.field else None
         # A DELETE body may be a list of bare lookup values.
         self.scalars = operation == DESTROY
         #: Each lookup value seen, with the index of the first item naming it.
@@ -57,7 +57,7 @@ class DuplicateLookups:
             return []
         errors = []
         for offset, item in enumerate(items):
-            values, _errors = lookups.lookup_values(
+            values, _errors = lookup_values(
                 [item], self.field, self.model_field, scalars=self.scalars
             )
             value = values[0]
@@ -70,8 +70,8 @@ class DuplicateLookups:
         return errors
 
     def duplicate(self, index: int, first: int, value: Any) -> ItemError:
-        # The wording of `lookups.lookup_values()`, with the job's indexes.
-        shown = lookups.display(value)
+        # The wording of `lookup_values()`, with the job's indexes.
+        shown = display(value)
         return ItemError(
             index,
             "duplicate_lookup",

@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from rest_framework.exceptions import APIException
 
-from .. import lookups
+from ..targets import convert, display, fetch, get_lookup_field, get_model_field
 from . import files
 from .conf import job_setting
 from .models import BulkJob
@@ -68,7 +68,7 @@ def get_export_queryset(view, job: BulkJob):
 def lookup_field(view) -> str:
     if hasattr(view, "bulk_lookup_field"):
         return view.bulk_lookup_field()
-    return lookups.get_lookup_field(view.get_serializer_class())
+    return get_lookup_field(view.get_serializer_class())
 
 
 class Export:
@@ -92,7 +92,7 @@ class Export:
             names = self.list_matches()
         else:
             field = lookup_field(self.view)
-            model_field = lookups.get_model_field(self.queryset.model, field)
+            model_field = get_model_field(self.queryset.model, field)
             names = files.read_lines(job.input_name)
         self.execution.save_progress(
             phase=BulkJob.Phase.WRITING,
@@ -145,12 +145,10 @@ class Export:
         values = []
         for raw in raw_ids:
             try:
-                values.append(lookups.convert(model_field, raw))
+                values.append(convert(model_field, raw))
             except ValueError:
                 values.append(None)
-        found = lookups.fetch(
-            self.queryset, model_field, values, batch_size=len(values), lock_rows=False
-        )
+        found = fetch(self.queryset, model_field, values, batch_size=len(values), lock_rows=False)
         objects, indexes = [], []
         for offset, (raw, value) in enumerate(zip(raw_ids, values)):
             index = start + offset
@@ -174,11 +172,11 @@ class Export:
         data = self.view.get_serializer(objects, many=True).data
         writer = writers[SUCCESSFUL]
         for index, obj, item in zip(indexes, objects, data):
-            writer.add(index, item, {"status": EXPORTED, "id": lookups.display(obj.pk)})
+            writer.add(index, item, {"status": EXPORTED, "id": display(obj.pk)})
         self.tally.success_count += len(objects)
 
     def add_not_found(self, writer: ResultWriter, index: int, field: str, raw: Any) -> None:
-        shown = lookups.display(raw)
+        shown = display(raw)
         message = gettext("No object with `%(field)s` %(value)s.") % {
             "field": field,
             "value": shown,

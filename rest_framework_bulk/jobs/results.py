@@ -55,9 +55,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..exceptions import ItemError
-from ..lookups import display
 from ..operations import describe
 from ..settings import api_settings
+from ..targets import display
 from . import files
 from .conf import job_setting
 
