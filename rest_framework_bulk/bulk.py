@@ -34,7 +34,7 @@ from collections.abc import Iterable
 
 from django.apps import apps
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, parsers, status
+from rest_framework import parsers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -47,15 +47,15 @@ from .operations import (
     PARTIAL_UPDATE,
     UPDATE,
     UPSERT,
-    BulkResult,
-    describe,
-    has_object_permissions,
+    permitted,
+    read_by_lookup,
 )
 from .parsers import CSVMultiPartParser, CSVParser, CSVRows, TSVParser
 from .prefer import parse_wait
 from .renderers import CSVRenderer
+from .results import BulkResult
 from .settings import api_settings
-from .targets import DEFAULT_LOOKUP_FIELD, display, fetch, get_model_field, lookup_values
+from .targets import display, get_model_field, lookup_values
 
 __all__ = ["BulkOperationsMixin"]
 
@@ -77,11 +77,20 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     #: Natural keys a client may upsert on (``?upsert=<field>``).
     bulk_upsert_fields: Iterable[str] = ()
 
+    #: The largest CSV upload accepted, in bytes; ``None``: ``CSV_MAX_FILE_SIZE``.
+    csv_max_file_size: int | None = None
+    #: The CSV cell text that means null; ``None``: ``CSV_NULL_VALUE``.
+    csv_null_value: str | None = None
+    #: Writes with more items than this become a job; ``None``: ``ASYNC_THRESHOLD``.
+    bulk_async_threshold: int | None = None
+
     def get_csv_max_file_size(self) -> int:
-        return getattr(self, "csv_max_file_size", None) or api_settings.CSV_MAX_FILE_SIZE
+        """The largest CSV body or upload accepted, in bytes: ``csv_max_file_size``, else ``CSV_MAX_FILE_SIZE``."""
+        return self.csv_max_file_size or api_settings.CSV_MAX_FILE_SIZE
 
     def get_csv_null_value(self) -> str:
-        return getattr(self, "csv_null_value", None) or api_settings.CSV_NULL_VALUE
+        """The CSV cell text that means null, read and written: ``csv_null_value``, else ``CSV_NULL_VALUE``."""
+        return self.csv_null_value or api_settings.CSV_NULL_VALUE
 
     # Content negotiation ------------------------------------------------
 
@@ -184,22 +193,13 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     def permitted(self, objects) -> list:
         """The objects that the view's object permissions let the user see."""
-        if not has_object_permissions(self):
-            return list(objects)
-        allowed = []
-        for obj in objects:
-            try:
-                self.check_object_permissions(self.request, obj)
-            except (exceptions.PermissionDenied, exceptions.NotAuthenticated):
-                continue
-            allowed.append(obj)
-        return allowed
+        return permitted(self, objects)
 
     def bulk_retrieve_ids(self, queryset, raw_ids: list[str], asked: bool = False):
         limit = api_settings.MAX_ITEMS
         if not asked and len(raw_ids) > limit:
             raise TooManyItems(len(raw_ids), limit)
-        field = self.bulk_lookup_field()
+        field = self.get_bulk_lookup_field()
         model_field = get_model_field(queryset.model, field)
         values, errors = lookup_values(
             [{field: value.strip()} for value in raw_ids], field, model_field
@@ -216,15 +216,14 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             )
         if asked:
             return self.submit_bulk_export_job([value.strip() for value in raw_ids], asked)
-        found = fetch(
-            queryset, model_field, values, batch_size=api_settings.BATCH_SIZE, lock_rows=False
+        found = read_by_lookup(
+            self, queryset, model_field, values, batch_size=self.get_bulk_batch_size()
         )
         objects, missing = [], []
-        for value in values:
+        for value, obj in zip(values, found):
             if value is None:
                 continue  # asked twice: shown once
-            obj = found.get(value)
-            if obj is None or not self.permitted([obj]):
+            if obj is None:
                 missing.append(display(value))
                 continue
             objects.append(obj)
@@ -262,14 +261,6 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     # Helpers ------------------------------------------------------------
 
-    def bulk_lookup_field(self) -> str:
-        serializer_class = self.get_serializer_class()
-        return getattr(
-            getattr(serializer_class, "Meta", None),
-            "update_lookup_field",
-            DEFAULT_LOOKUP_FIELD,
-        )
-
     def get_upsert_field(self, requested: str) -> str | None:
         """The natural key named by ``?upsert=``.
 
@@ -295,7 +286,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     def get_async_threshold(self) -> int:
         """Writes with more items than this become a job (``ASYNC_THRESHOLD``)."""
-        return getattr(self, "bulk_async_threshold", None) or api_settings.ASYNC_THRESHOLD
+        return self.bulk_async_threshold or api_settings.ASYNC_THRESHOLD
 
     def jobs_enabled(self) -> bool:
         return apps.is_installed("rest_framework_bulk.jobs")
@@ -429,7 +420,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         Such a file is not what the client meant to send (a JSON file, or a
         CSV file without its header line): its rows would all be ignored.
         """
-        fields = set(self.get_serializer().fields) | {self.bulk_lookup_field()}
+        fields = set(self.get_serializer().fields) | {self.get_bulk_lookup_field()}
         if not fields.intersection(rows.fieldnames):
             rows.close()
             raise RequestError(
@@ -439,59 +430,10 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             )
 
     def run_operation(self, operation, items) -> BulkResult:
-        try:
-            return operation.run(items)
-        except BulkError as exc:
-            # Point CSV clients at the line of each rejected row.
-            for error in exc.item_errors:
-                if isinstance(items, list) and 0 <= error.index < len(items):
-                    error.line = getattr(items[error.index], "line", None)
-            exc.detail["errors"] = [error.as_dict() for error in exc.item_errors]
-            raise
+        return operation.run(items)
 
     def get_bulk_endpoint_response(
         self, result: BulkResult, items: list, success_status: int
     ) -> Response:
-        items = items if isinstance(items, list) else []
-        summary = result.summary(items)
-        lines = {index: getattr(item, "line", None) for index, item in enumerate(items)}
-        for entry in (*summary["errors"], *summary["items"]):
-            line = lines.get(entry["index"])
-            if line is not None:
-                entry["line"] = line
+        summary = result.summary(items if isinstance(items, list) else [])
         return self.get_bulk_summary_response(summary, success_status)
-
-    def get_bulk_summary_response(self, summary: dict, success_status: int) -> Response:
-        """The answer for a write's ``summary``: ``success_status``, 207 when some items failed, 400 when all did."""
-        status_code = success_status
-        if summary["dry_run"]:
-            status_code = status.HTTP_200_OK
-        if summary["error_count"]:
-            status_code = (
-                status.HTTP_207_MULTI_STATUS
-                if summary["success_count"]
-                else status.HTTP_400_BAD_REQUEST
-            )
-            if not summary["success_count"]:
-                summary = {"code": "invalid", **summary}
-        if (
-            getattr(self.request, "accepted_renderer", None) is not None
-            and self.request.accepted_renderer.format == "csv"
-        ):
-            return Response(
-                [self.csv_result_row(entry) for entry in summary["items"]], status=status_code
-            )
-        return Response(summary, status=status_code)
-
-    @staticmethod
-    def csv_result_row(entry: dict) -> dict:
-        row = {
-            "index": entry["index"],
-            "line": entry.get("line"),
-            "status": entry["status"],
-            "id": entry.get("id", entry.get("lookup")),
-            "code": entry.get("code"),
-            "error": describe(entry["detail"]) if entry.get("detail") is not None else None,
-        }
-        # Empty cells, not the null token: these are results, not data.
-        return {key: "" if value is None else value for key, value in row.items()}

@@ -30,6 +30,19 @@ from django.utils.translation import ngettext
 from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException, ErrorDetail
 
+from .results import NO_VERSION, ItemError, line_of
+
+__all__ = [
+    "NO_VERSION",
+    "BulkError",
+    "ItemError",
+    "RequestError",
+    "TooManyItems",
+    "TransactionConflict",
+    "as_api_exception",
+    "error_body",
+]
+
 # The HTTP status a request takes when items fail with these codes; the
 # first code in this order that occurs decides.
 STATUS_BY_CODE = {
@@ -41,52 +54,6 @@ STATUS_BY_CODE = {
     "version_conflict": status.HTTP_409_CONFLICT,
 }
 
-#: ``ItemError.current_version`` when the error is not about versions.
-NO_VERSION = object()
-
-
-class ItemError:
-    """What went wrong with one item."""
-
-    __slots__ = ("index", "code", "detail", "lookup", "codes", "line", "current_version")
-
-    def __init__(
-        self,
-        index: int,
-        code: str,
-        detail: Any,
-        *,
-        lookup: Any = None,
-        codes: Any = None,
-        line: int | None = None,
-        current_version: Any = NO_VERSION,
-    ):
-        self.index = index
-        self.code = code
-        self.detail = detail
-        self.lookup = lookup
-        self.codes = codes
-        self.line = line
-        # The row's version now, for a `version_conflict` (None: the row is gone).
-        self.current_version = current_version
-
-    def as_dict(self) -> dict:
-        data: dict[str, Any] = {"index": self.index}
-        if self.line is not None:
-            data["line"] = self.line
-        if self.lookup is not None:
-            data["lookup"] = self.lookup
-        data["code"] = self.code
-        data["detail"] = self.detail
-        if self.codes is not None:
-            data["codes"] = self.codes
-        if self.current_version is not NO_VERSION:
-            data["current_version"] = self.current_version
-        return data
-
-    def __repr__(self) -> str:
-        return f"<ItemError index={self.index} code={self.code!r}>"
-
 
 class BulkError(APIException):
     """A bulk request rejected as a whole, listing the items at fault."""
@@ -97,6 +64,7 @@ class BulkError(APIException):
 
     def __init__(self, errors: list[ItemError], total: int, *, code: str | None = None):
         self.item_errors = sorted(errors, key=lambda error: error.index)
+        self.total = total
         codes = {error.code for error in self.item_errors}
         for item_code, status_code in STATUS_BY_CODE.items():
             if item_code in codes:
@@ -112,8 +80,15 @@ class BulkError(APIException):
         self.detail = {
             "code": code,
             "detail": ErrorDetail(message, code=code),
-            "errors": [error.as_dict() for error in self.item_errors],
+            "errors": [error.as_error() for error in self.item_errors],
         }
+
+    def set_lines(self, items, start: int = 0) -> None:
+        """Point CSV clients at the line of each rejected row."""
+        for error in self.item_errors:
+            if 0 <= error.index - start < len(items):
+                error.line = line_of(items[error.index - start])
+        self.detail["errors"] = [error.as_error() for error in self.item_errors]
 
     def get_codes(self):
         return self.detail["code"]

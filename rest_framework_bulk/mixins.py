@@ -32,17 +32,19 @@ from .operations import (
     PARTIAL_UPDATE,
     UPDATE,
     BulkOperation,
-    BulkResult,
     narrowed,
 )
 from .prefer import parse_prefer
+from .results import BulkResult, describe
 from .settings import api_settings
+from .targets import get_lookup_field
 
 __all__ = [
     "BulkCreateModelMixin",
     "BulkDestroyModelMixin",
     "BulkErrorsMixin",
     "BulkUpdateModelMixin",
+    "BulkViewMixin",
     "parse_flag",
     "parse_prefer",
 ]
@@ -113,8 +115,12 @@ class BulkErrorsMixin:
         return response
 
 
-class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
-    """What the bulk mixins share: running an operation and answering for it.
+class BulkViewMixin(BulkIdempotencyMixin, BulkErrorsMixin):
+    """What every bulk view has: its options, running an operation and answering for it.
+
+    Each option is a class attribute with a ``get_<option>()`` hook that
+    reads it, falling back to its setting; override the hook to decide per
+    request. The engine, the parsers and the job worker read the hooks.
 
     Every bulk write takes part in ``Idempotency-Key`` retries; see
     :mod:`rest_framework_bulk.idempotency_keys`.
@@ -122,6 +128,10 @@ class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
 
     #: The class that runs bulk operations; see ``get_bulk_operation_class()``.
     bulk_operation_class = BulkOperation
+    #: Most items one request may carry; ``None``: the ``MAX_ITEMS`` setting.
+    bulk_max_items: int | None = None
+    #: Items validated, fetched and written per batch; ``None``: ``BATCH_SIZE``.
+    bulk_batch_size: int | None = None
     #: ``None`` follows the ``SAVE_PER_ITEM`` setting; ``True`` always calls
     #: ``save()`` per item, ``False`` always writes in batches.
     bulk_save_per_item = None
@@ -134,7 +144,44 @@ class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
     bulk_version_required = False
 
     def get_bulk_operation_class(self):
+        """The class that runs this view's bulk operations (``bulk_operation_class``).
+
+        You may override this to run a ``BulkOperation`` subclass for some
+        requests only.
+        """
         return self.bulk_operation_class
+
+    def get_bulk_max_items(self) -> int:
+        """The most items one bulk request may carry: ``bulk_max_items``, else ``MAX_ITEMS``.
+
+        You may want to override this to allow larger requests to staff::
+
+            def get_bulk_max_items(self):
+                return 50_000 if self.request.user.is_staff else super().get_bulk_max_items()
+        """
+        return self.bulk_max_items or api_settings.MAX_ITEMS
+
+    def get_bulk_batch_size(self) -> int:
+        """How many items are validated, fetched and written together: ``bulk_batch_size``, else ``BATCH_SIZE``."""
+        return self.bulk_batch_size or api_settings.BATCH_SIZE
+
+    def get_bulk_save_per_item(self) -> bool | None:
+        """Whether items are saved one ``save()`` at a time (``True``), in batches (``False``), or as the model needs (``None``).
+
+        ``bulk_save_per_item``, else the ``SAVE_PER_ITEM`` setting. See
+        :func:`rest_framework_bulk.writers.per_item_reason`.
+        """
+        if self.bulk_save_per_item is not None:
+            return self.bulk_save_per_item
+        return api_settings.SAVE_PER_ITEM
+
+    def get_bulk_lookup_field(self) -> str:
+        """The field each item names its object by: the serializer's ``Meta.update_lookup_field``.
+
+        ``id`` by default, as in djangorestframework-bulk. Every bulk path
+        (list routes, ``/bulk/``, jobs, exports) asks this hook.
+        """
+        return get_lookup_field(self.get_serializer_class())
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -264,28 +311,56 @@ class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
             summary = result.summary(
                 self.request.data if isinstance(self.request.data, list) else None
             )
-            status_code = (
-                success_status
-                if success_status != status.HTTP_204_NO_CONTENT
-                else status.HTTP_200_OK
-            )
-            if result.dry_run:
-                status_code = status.HTTP_200_OK
-            if result.failed:
-                if result.succeeded:
-                    status_code = status.HTTP_207_MULTI_STATUS
-                else:
-                    status_code = status.HTTP_400_BAD_REQUEST
-                    summary = {"code": "invalid", **summary}
-            return Response(summary, status=status_code)
+            if success_status == status.HTTP_204_NO_CONTENT:
+                success_status = status.HTTP_200_OK
+            return self.get_bulk_summary_response(summary, success_status)
         if success_status == status.HTTP_204_NO_CONTENT:
             return Response(status=success_status)
         serializer = result.serializer
         data = serializer.data if serializer is not None else []
         return Response(data, status=success_status)
 
+    def get_bulk_summary_response(self, summary: dict, success_status: int) -> Response:
+        """The answer for a summary: ``success_status``, 207 when some items failed, 400 when all did.
 
-class BulkCreateModelMixin(BulkOperationMixin, mixins.CreateModelMixin):
+        A dry run answers 200. Every summary answer of every bulk path
+        (list routes, ``/bulk/``, a job waited for) is built here; with
+        ``Accept: text/csv`` it is one CSV row per item.
+        """
+        status_code = success_status
+        if summary["dry_run"]:
+            status_code = status.HTTP_200_OK
+        if summary["error_count"]:
+            status_code = (
+                status.HTTP_207_MULTI_STATUS
+                if summary["success_count"]
+                else status.HTTP_400_BAD_REQUEST
+            )
+            if not summary["success_count"]:
+                summary = {"code": "invalid", **summary}
+        renderer = getattr(self.request, "accepted_renderer", None)
+        if renderer is not None and renderer.format == "csv":
+            return Response(
+                [csv_result_row(entry) for entry in summary["items"]], status=status_code
+            )
+        return Response(summary, status=status_code)
+
+
+def csv_result_row(entry: dict) -> dict:
+    """An item of a summary as a row of a CSV answer: index, line, status, id, code, error."""
+    row = {
+        "index": entry["index"],
+        "line": entry.get("line"),
+        "status": entry["status"],
+        "id": entry.get("id", entry.get("lookup")),
+        "code": entry.get("code"),
+        "error": describe(entry["detail"]) if entry.get("detail") is not None else None,
+    }
+    # Empty cells, not the null token: these are results, not data.
+    return {key: "" if value is None else value for key, value in row.items()}
+
+
+class BulkCreateModelMixin(BulkViewMixin, mixins.CreateModelMixin):
     """Create one object from an object, or many from a list."""
 
     def create(self, request, *args, **kwargs):
@@ -301,7 +376,7 @@ class BulkCreateModelMixin(BulkOperationMixin, mixins.CreateModelMixin):
         return self.perform_create(serializer)
 
 
-class BulkUpdateModelMixin(BulkOperationMixin):
+class BulkUpdateModelMixin(BulkViewMixin):
     """Update many objects from a list; each item names its object by lookup field."""
 
     def get_object(self):
@@ -328,7 +403,7 @@ class BulkUpdateModelMixin(BulkOperationMixin):
         return self.perform_update(serializer)
 
 
-class BulkDestroyModelMixin(BulkOperationMixin):
+class BulkDestroyModelMixin(BulkViewMixin):
     """Delete many objects: those named in the body, or the filtered list."""
 
     def allow_bulk_destroy(self, qs, filtered) -> bool:

@@ -27,38 +27,39 @@ from django.db import DatabaseError, DataError, IntegrityError, models, router, 
 from django.db.models import ProtectedError, RestrictedError
 from django.db.models.signals import post_delete, pre_delete
 from django.utils.translation import gettext as _
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.mixins import DestroyModelMixin
 from rest_framework.permissions import BasePermission
 from rest_framework.serializers import LIST_SERIALIZER_KWARGS
 
-from .exceptions import (
-    NO_VERSION,
-    BulkError,
-    ItemError,
-    RequestError,
-    TooManyItems,
-    TransactionConflict,
-)
+from .compat import FullResultSet
+from .exceptions import BulkError, RequestError, TooManyItems, TransactionConflict
+from .plans import BulkPlan
+from .results import STATUS_WORDS, BulkResult, ItemError, ItemResult, describe
 from .serializers import BulkListSerializer
-from .settings import api_settings
+from .settings import api_settings, get_view_option
 from .targets import (
-    DEFAULT_LOOKUP_FIELD,
     check_object_permissions,
     display,
     fetch,
     fetch_all,
+    find_targets,
+    get_lookup_field,
     get_model_field,
     lookup_values,
-    not_found,
 )
 from .versions import VersionField, get_version_field
 from .writers import is_refusal, is_transient_error
 
-try:  # Django 4.2+
-    from django.core.exceptions import FullResultSet
-except ImportError:  # pragma: no cover
-    FullResultSet = None
+__all__ = [
+    "ACTIONS",
+    "BulkOperation",
+    "BulkResult",
+    "ItemResult",
+    "narrowed",
+    "permitted",
+    "read_by_lookup",
+]
 
 CREATE = "create"
 UPDATE = "update"
@@ -66,152 +67,6 @@ PARTIAL_UPDATE = "partial_update"
 DESTROY = "destroy"
 UPSERT = "upsert"
 ACTIONS = (CREATE, UPDATE, PARTIAL_UPDATE, DESTROY, UPSERT)
-
-DONE = {CREATE: "created", UPDATE: "updated", PARTIAL_UPDATE: "updated", DESTROY: "deleted"}
-
-
-class ItemResult:
-    """The outcome of one item."""
-
-    __slots__ = (
-        "index",
-        "status",
-        "pk",
-        "lookup",
-        "code",
-        "detail",
-        "codes",
-        "instance",
-        "current_version",
-    )
-
-    def __init__(
-        self,
-        index,
-        status,
-        *,
-        pk=None,
-        lookup=None,
-        code=None,
-        detail=None,
-        codes=None,
-        instance=None,
-        current_version=NO_VERSION,
-    ):
-        self.index = index
-        self.current_version = current_version
-        self.status = status
-        self.pk = pk
-        self.lookup = lookup
-        self.code = code
-        self.detail = detail
-        self.codes = codes
-        self.instance = instance
-
-    @property
-    def ok(self) -> bool:
-        return self.code is None
-
-    def as_dict(self) -> dict:
-        data: dict[str, Any] = {"index": self.index, "status": self.status}
-        if self.pk is not None:
-            data["id"] = display(self.pk)
-        if self.lookup is not None and self.pk is None:
-            data["lookup"] = self.lookup
-        if self.code is not None:
-            data["code"] = self.code
-            data["detail"] = self.detail
-            if self.codes is not None:
-                data["codes"] = self.codes
-        if self.current_version is not NO_VERSION:
-            data["current_version"] = self.current_version
-        return data
-
-
-class BulkResult:
-    """What a bulk operation did, item by item."""
-
-    def __init__(self, action: str, total: int, *, dry_run: bool = False, serializer=None):
-        self.action = action
-        self.total = total
-        self.dry_run = dry_run
-        self.serializer = serializer
-        self.items: list[ItemResult] = []
-        #: The view's version field; written items then report their new version.
-        self.version: VersionField | None = None
-
-    def add_error(self, error: ItemError) -> None:
-        status = (
-            "invalid"
-            if error.code in ("invalid", "invalid_lookup", "missing_lookup", "duplicate_lookup")
-            else error.code
-        )
-        self.items.append(
-            ItemResult(
-                error.index,
-                status,
-                lookup=error.lookup,
-                code=error.code,
-                detail=error.detail,
-                codes=error.codes,
-                current_version=error.current_version,
-            )
-        )
-
-    def add_done(self, index: int, instance: models.Model, status: str) -> None:
-        current = NO_VERSION
-        if self.version is not None:
-            current = self.version.represent(getattr(instance, self.version.attname))
-        self.items.append(
-            ItemResult(index, status, pk=instance.pk, instance=instance, current_version=current)
-        )
-
-    def sort(self) -> None:
-        self.items.sort(key=lambda item: item.index)
-
-    @property
-    def succeeded(self) -> list[ItemResult]:
-        return [item for item in self.items if item.ok]
-
-    @property
-    def failed(self) -> list[ItemResult]:
-        return [item for item in self.items if not item.ok]
-
-    @property
-    def instances(self) -> list[models.Model]:
-        return [item.instance for item in self.items if item.ok and item.instance is not None]
-
-    def ids(self, status: str) -> list:
-        return [display(item.pk) for item in self.items if item.status == status]
-
-    def summary(self, data: Sequence | None = None) -> dict:
-        """The result body: the original django-bulk-drf summary plus per-item results."""
-        errors = []
-        for item in self.failed:
-            entry = {"index": item.index, "code": item.code, "error": describe(item.detail)}
-            if data is not None and 0 <= item.index < len(data):
-                entry["data"] = data[item.index]
-            errors.append(entry)
-        if self.dry_run:
-            created, updated, deleted = [], self.ids("would_update"), self.ids("would_delete")
-        else:
-            created, updated, deleted = (
-                self.ids("created"),
-                self.ids("updated"),
-                self.ids("deleted"),
-            )
-        return {
-            "total_items": self.total,
-            "success_count": len(self.succeeded),
-            "error_count": len(self.failed),
-            "dry_run": self.dry_run,
-            "errors": errors,
-            "created_ids": created,
-            "updated_ids": updated,
-            "deleted_ids": deleted,
-            "items": [item.as_dict() for item in self.items],
-        }
-
 
 #: The implementations of ``perform_destroy()`` that delete with ``instance.delete()``.
 DESTROY_HOOKS: set = {DestroyModelMixin.perform_destroy}
@@ -233,21 +88,35 @@ def has_object_permissions(view) -> bool:
     )
 
 
-def describe(detail: Any) -> str:
-    """A one-line text for an error detail, as django-bulk-drf's ``error``."""
-    if isinstance(detail, dict):
-        parts = []
-        for field, messages in detail.items():
-            text = (
-                "; ".join(str(m) for m in messages)
-                if isinstance(messages, list)
-                else describe(messages)
-            )
-            parts.append(f"{field}: {text}")
-        return " ".join(parts)
-    if isinstance(detail, list):
-        return " ".join(describe(item) for item in detail)
-    return str(detail)
+def permitted(view, objects) -> list:
+    """The objects of ``objects`` that the view's object permissions let the user see."""
+    if not has_object_permissions(view):
+        return list(objects)
+    allowed = []
+    for obj in objects:
+        try:
+            view.check_object_permissions(view.request, obj)
+        except (exceptions.PermissionDenied, exceptions.NotAuthenticated):
+            continue
+        allowed.append(obj)
+    return allowed
+
+
+def read_by_lookup(view, queryset, model_field, values: Sequence, *, batch_size: int) -> list:
+    """Read what a bulk GET or an export job names: the objects lined up with ``values``.
+
+    ``values`` are converted lookup values (``None`` names nothing);
+    ``queryset`` is ``filter_queryset(get_queryset())`` (with any client
+    filters). An object the user may not see (``check_object_permissions()``
+    refuses it) is ``None``, as one that does not exist. One query per
+    batch, no row locks.
+    """
+    found = fetch(queryset, model_field, values, batch_size=batch_size, lock_rows=False)
+    objects = [found.get(value) if value is not None else None for value in values]
+    if has_object_permissions(view):
+        allowed = {id(obj) for obj in permitted(view, [obj for obj in objects if obj is not None])}
+        objects = [obj if id(obj) in allowed else None for obj in objects]
+    return objects
 
 
 def narrowed(queryset: models.QuerySet, filtered: models.QuerySet) -> bool:
@@ -268,10 +137,8 @@ def _where(queryset: models.QuerySet):
         sql, params = compiler.compile(query.where)
     except EmptyResultSet:
         return ("<empty>", ())
-    except Exception as exc:
-        if FullResultSet is not None and isinstance(exc, FullResultSet):
-            return ("", ())
-        raise
+    except FullResultSet:
+        return ("", ())
     return (sql, tuple(str(param) for param in params))
 
 
@@ -303,11 +170,13 @@ class BulkOperation:
 
     @property
     def max_items(self) -> int:
-        return getattr(self.view, "bulk_max_items", None) or api_settings.MAX_ITEMS
+        """The view's ``get_bulk_max_items()``, else ``MAX_ITEMS``."""
+        return get_view_option(self.view, "bulk_max_items", "MAX_ITEMS")
 
     @property
     def batch_size(self) -> int:
-        return getattr(self.view, "bulk_batch_size", None) or api_settings.BATCH_SIZE
+        """The view's ``get_bulk_batch_size()``, else ``BATCH_SIZE``."""
+        return get_view_option(self.view, "bulk_batch_size", "BATCH_SIZE")
 
     def run(self, data: Any, *, start_index: int = 0) -> BulkResult:
         items = self.check_items(data)
@@ -315,6 +184,9 @@ class BulkOperation:
         using = router.db_for_write(queryset.model)
         try:
             result = self.run_in_transaction(items, start_index, queryset, using)
+        except BulkError as exc:
+            exc.set_lines(items or (), start_index)
+            raise
         except DjangoValidationError as exc:
             # Raised by a user hook: the transaction is already rolled back.
             raise RequestError(describe(exc.messages), "invalid") from exc
@@ -351,6 +223,7 @@ class BulkOperation:
                 status.HTTP_409_CONFLICT,
             ) from exc
         result.sort()
+        result.set_lines(items or (), start_index)
         return result
 
     def run_in_transaction(self, items: list, start_index: int, queryset, using: str) -> BulkResult:
@@ -400,7 +273,8 @@ class BulkOperation:
 
     # Serializers --------------------------------------------------------
 
-    def get_serializer(self, *args, **kwargs) -> BulkListSerializer:
+    def get_serializer(self, *args, plan: BulkPlan | None = None, **kwargs) -> BulkListSerializer:
+        """The view's list serializer, handed ``plan`` (with the operation's handling and versions)."""
         serializer = self.view.get_serializer(*args, many=True, **kwargs)
         if not isinstance(serializer, BulkListSerializer):
             # A serializer without `list_serializer_class = BulkListSerializer`
@@ -412,12 +286,14 @@ class BulkOperation:
                 key: value for key, value in kwargs.items() if key in LIST_SERIALIZER_KWARGS
             }
             serializer = BulkListSerializer(*args, child=child, **list_kwargs)
-        serializer.lenient = self.lenient
-        serializer.bulk_in_transaction = True
+        plan = plan if plan is not None else BulkPlan()
+        plan.lenient = self.lenient
+        plan.in_transaction = True
         version = self.version
         # The view's answer wins over the serializer's Meta, "no version" too.
-        serializer.bulk_version_field = version.name if version is not None else ""
-        serializer.bulk_version_required = self.version_required
+        plan.version_field = version.name if version is not None else ""
+        plan.version_required = self.version_required
+        serializer.plan = plan
         return serializer
 
     @property
@@ -446,18 +322,17 @@ class BulkOperation:
         return result
 
     def lookup_field(self) -> str:
-        serializer_class = self.view.get_serializer_class()
-        return getattr(
-            getattr(serializer_class, "Meta", None),
-            "update_lookup_field",
-            DEFAULT_LOOKUP_FIELD,
-        )
+        """The field items name their objects by: the view's ``get_bulk_lookup_field()``."""
+        hook = getattr(self.view, "get_bulk_lookup_field", None)
+        if hook is not None:
+            return hook()
+        return get_lookup_field(self.view.get_serializer_class())
 
     # Actions ------------------------------------------------------------
 
     def create(self, items: list, start: int) -> BulkResult:
-        serializer = self.get_serializer(data=items)
-        serializer.bulk_indexes = [start + index for index in range(len(items))]
+        plan = BulkPlan(positions=[start + index for index in range(len(items))])
+        serializer = self.get_serializer(data=items, plan=plan)
         result = self.new_result(CREATE, len(items))
         result.serializer = serializer
         self.validate(serializer, result)
@@ -478,11 +353,10 @@ class BulkOperation:
         # The instance is the queryset, as djangorestframework-bulk passed
         # it (list serializers written for it read `self.instance`); the
         # lined-up targets go in `bulk_targets`.
+        plan = BulkPlan(targets=instances, positions=[start + index for index in positions])
         serializer = self.get_serializer(
-            filtered, data=[items[index] for index in positions], partial=partial
+            filtered, data=[items[index] for index in positions], partial=partial, plan=plan
         )
-        serializer.bulk_targets = instances
-        serializer.bulk_indexes = [start + index for index in positions]
         result.serializer = serializer
         self.validate(serializer, result)
         self.save(serializer, result, self.view.perform_bulk_update, action)
@@ -531,11 +405,15 @@ class BulkOperation:
             result.add_error(error)
 
         instances = [found[values[i]] for i in existing]
-        updater = self.get_serializer(filtered, data=[items[i] for i in existing], partial=True)
-        updater.bulk_targets = instances
-        updater.bulk_indexes = [start + i for i in existing]
-        creator = self.get_serializer(data=[items[i] for i in new])
-        creator.bulk_indexes = [start + i for i in new]
+        updater = self.get_serializer(
+            filtered,
+            data=[items[i] for i in existing],
+            partial=True,
+            plan=BulkPlan(targets=instances, positions=[start + i for i in existing]),
+        )
+        creator = self.get_serializer(
+            data=[items[i] for i in new], plan=BulkPlan(positions=[start + i for i in new])
+        )
         updater.is_valid()
         creator.is_valid()
         errors = [*errors, *updater.item_errors, *creator.item_errors]
@@ -630,8 +508,8 @@ class BulkOperation:
             refused_indexes = {error.index for error in refused}
             for index, target in doomed:
                 if index not in refused_indexes:
-                    result.items.append(
-                        ItemResult(index, "deleted", pk=pks[index], instance=target)
+                    result.add(
+                        ItemResult(index, STATUS_WORDS[DESTROY], pk=pks[index], instance=target)
                     )
         return result
 
@@ -748,36 +626,34 @@ class BulkOperation:
     # Steps --------------------------------------------------------------
 
     def find(self, items: list, start: int, queryset, *, scalars: bool):
-        """Targets lined up with ``items`` (``None`` where not found) and the errors."""
+        """Targets lined up with ``items`` (``None`` where not found or refused) and the errors.
+
+        Each target is looked up in ``queryset`` (the filtered queryset,
+        under a row lock) and checked with the view's object permissions.
+        """
         lookup_field = self.lookup_field()
-        model_field = get_model_field(queryset.model, lookup_field)
-        values, errors = lookup_values(
-            items, lookup_field, model_field, scalars=scalars, start=start
-        )
         if scalars and not self.needs_objects():
             # Nothing will look at the rows but their keys.
+            model_field = get_model_field(queryset.model, lookup_field)
             names = {queryset.model._meta.pk.attname, model_field.attname}
             if self.version is not None:
                 names.add(self.version.attname)
             queryset = queryset.select_related(None).only(*names)
-        found = fetch(
+        targets, values, errors = find_targets(
             queryset,
-            model_field,
-            values,
+            items,
+            lookup_field,
+            start=start,
+            scalars=scalars,
             batch_size=self.batch_size,
             lock_rows=api_settings.LOCK_ROWS,
         )
-        targets = []
         indexes, objects, shown = [], [], []
-        for index, value in enumerate(values):
-            obj = found.get(value) if value is not None else None
-            if value is not None and obj is None:
-                errors.append(not_found(start + index, lookup_field, value))
-            elif obj is not None:
-                indexes.append(start + index)
+        for index, (value, obj) in enumerate(zip(values, targets), start):
+            if obj is not None:
+                indexes.append(index)
                 objects.append(obj)
                 shown.append(value)
-            targets.append(obj)
         denied = self.check_permissions(objects, indexes, shown)
         if denied:
             refused = {error.index for error in denied}
@@ -824,26 +700,31 @@ class BulkOperation:
     def save(
         self, serializer: BulkListSerializer, result: BulkResult, perform, action: str
     ) -> None:
-        for error in serializer.item_errors:
+        """Write the items ``serializer`` validated through ``perform`` (a ``perform_bulk_*`` hook).
+
+        The serializer's outcome (its errors, what it saved) goes into ``result``.
+        """
+        outcome = serializer.outcome
+        for error in outcome.errors:
             result.add_error(error)
-        done = DONE[action]
         if self.dry_run:
-            positions = serializer.bulk_indexes or list(range(len(serializer.validated_indexes)))
-            targets = serializer.bulk_targets
-            for index in serializer.validated_indexes:
-                instance = targets[index] if targets is not None else None
-                item = ItemResult(
-                    positions[index], "would_" + ("create" if action == CREATE else "update")
+            plan = serializer.plan
+            status_word = "would_" + ("create" if action == CREATE else "update")
+            for index in outcome.validated:
+                instance = plan.targets[index] if plan.targets is not None else None
+                result.add(
+                    ItemResult(
+                        plan.position(index),
+                        status_word,
+                        pk=instance.pk if instance is not None else None,
+                    )
                 )
-                if instance is not None:
-                    item.pk = instance.pk
-                result.items.append(item)
             return
-        if not serializer.validated_indexes:
+        if not outcome.validated:
             return
-        known = len(serializer.item_errors)
+        known = len(outcome.errors)
         perform(serializer)
-        for error in serializer.item_errors[known:]:
+        for error in outcome.errors[known:]:
             result.add_error(error)
-        for index, instance, outcome in serializer.saved:
-            result.add_done(index, instance, outcome or done)
+        for index, instance, status_word in outcome.saved:
+            result.add_done(index, instance, status_word or STATUS_WORDS[action])

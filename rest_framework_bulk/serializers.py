@@ -30,30 +30,28 @@ from django.db import (
     DatabaseError,
     DataError,
     IntegrityError,
-    connections,
     models,
     router,
     transaction,
 )
-from django.db.models.signals import post_save, pre_save
 from django.utils.translation import gettext_lazy as _
 from rest_framework import relations, serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.serializers import ListSerializer, raise_errors_on_nested_writes
 from rest_framework.settings import api_settings as drf_settings
-from rest_framework.utils import html, model_meta
+from rest_framework.utils import html
 
 from . import writers
-from .exceptions import BulkError, ItemError
-from .settings import api_settings
+from .exceptions import BulkError
+from .plans import BulkOutcome, BulkPlan
+from .results import ItemError
+from .settings import api_settings, get_view_option
 from .targets import (
     DEFAULT_LOOKUP_FIELD,
     display,
-    fetch,
+    find_targets,
     get_lookup_field,
     get_model_field,
-    lookup_values,
-    not_found,
 )
 from .validation import BatchValidation, chunks, prefetch, unique_constraint_validators
 from .versions import StaleVersion, VersionField
@@ -103,30 +101,36 @@ class BulkListSerializer(ListSerializer):
         "refused": _("The database refused this item."),
     }
 
-    #: Write valid items and report the others instead of rejecting them all.
-    lenient = False
-    #: A list of instances lined up with the data, set by a view that already
-    #: resolved (and permission-checked) the targets.
-    bulk_targets: list | None = None
-    #: Original positions of the items, when the data is a subset of a request.
-    bulk_indexes: list[int] | None = None
-    #: Set when the caller already holds a transaction that it rolls back
-    #: on error; ``save()`` then needs no savepoint of its own.
-    bulk_in_transaction = False
-    #: The name of the version field; ``None`` reads the child's
-    #: ``Meta.bulk_version_field``, ``""`` turns checks off. A view sets it
-    #: from ``get_bulk_version_field()``.
-    bulk_version_field: str | None = None
-    #: Refuse updates whose item carries no version (428 ``version_required``).
-    bulk_version_required = False
-
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, plan: BulkPlan | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.item_errors: list[ItemError] = []
-        self.validated_indexes: list[int] = []
-        self.saved: list[tuple[int, models.Model, str]] = []
-        # The version of each row as read, by primary key, for the writes.
-        self.expected_versions: dict = {}
+        #: What to do: set by the engine, or made from the instance.
+        self.plan = plan if plan is not None else BulkPlan()
+        #: What was done: filled in by ``is_valid()`` and ``save()``.
+        self.outcome = BulkOutcome()
+
+    # The hand-off ---------------------------------------------------------
+
+    @property
+    def bulk_targets(self) -> list | None:
+        """The instance each item updates, lined up with the data (``None``: a create)."""
+        return self.plan.targets
+
+    @property
+    def item_errors(self) -> list[ItemError]:
+        """The items that failed, as ``ItemError`` objects (also in ``outcome.errors``)."""
+        return self.outcome.errors
+
+    @property
+    def validated_indexes(self) -> list[int]:
+        return self.outcome.validated
+
+    @property
+    def saved(self) -> list[tuple[int, models.Model, str]]:
+        return self.outcome.saved
+
+    @property
+    def lenient(self) -> bool:
+        return self.plan.lenient
 
     # Settings -----------------------------------------------------------
 
@@ -136,7 +140,7 @@ class BulkListSerializer(ListSerializer):
 
     @property
     def batch_size(self) -> int:
-        return getattr(self.bulk_view, "bulk_batch_size", None) or api_settings.BATCH_SIZE
+        return get_view_option(self.bulk_view, "bulk_batch_size", "BATCH_SIZE")
 
     @property
     def model(self):
@@ -147,12 +151,12 @@ class BulkListSerializer(ListSerializer):
         return router.db_for_write(self.model) if self.model is not None else "default"
 
     def position(self, index: int) -> int:
-        return self.bulk_indexes[index] if self.bulk_indexes is not None else index
+        return self.plan.position(index)
 
     @property
     def version(self) -> VersionField | None:
         """The version field the items are checked against, if any."""
-        name = self.bulk_version_field
+        name = self.plan.version_field
         if name is None:
             name = getattr(getattr(self.child, "Meta", None), "bulk_version_field", None)
         if not name or self.model is None:
@@ -187,7 +191,7 @@ class BulkListSerializer(ListSerializer):
             message = self.error_messages["min_length"].format(min_length=min_length)
             raise ValidationError({drf_settings.NON_FIELD_ERRORS_KEY: [message]}, code="min_length")
 
-        self.item_errors = []
+        self.outcome = BulkOutcome()
         targets = self.get_targets(data)
         lookup_field = get_lookup_field(self)
         attname = None
@@ -202,7 +206,6 @@ class BulkListSerializer(ListSerializer):
         version = self.version if targets is not None else None
 
         ret = []
-        self.validated_indexes = []
         for index, item in enumerate(data):
             if index in failed:
                 continue
@@ -214,7 +217,7 @@ class BulkListSerializer(ListSerializer):
                     self.position(index),
                     item,
                     instance,
-                    required=self.bulk_version_required,
+                    required=self.plan.version_required,
                     lookup=lookup,
                 )
                 if error is not None:
@@ -242,11 +245,11 @@ class BulkListSerializer(ListSerializer):
                 )
             else:
                 ret.append(validated)
-                self.validated_indexes.append(index)
+                self.outcome.validated.append(index)
         child.instance = None
         child._bulk_lookup = None
 
-        if self.item_errors and not self.lenient:
+        if self.item_errors and not self.plan.lenient:
             self.item_errors.sort(key=lambda error: error.index)
             raise ValidationError(
                 {error.index: self.error_detail(error, lookup_field) for error in self.item_errors}
@@ -264,12 +267,12 @@ class BulkListSerializer(ListSerializer):
     def get_targets(self, data: Sequence) -> list | None:
         """The instance each item updates, lined up with ``data``; ``None`` to create.
 
-        A view hands them over in ``bulk_targets``. Given a queryset instead,
-        as in ``ItemSerializer(Item.objects.all(), data=[...], many=True)``,
-        the items are matched to it here.
+        The engine hands them over in its plan. Given a queryset instead, as
+        in ``ItemSerializer(Item.objects.all(), data=[...], many=True)``, the
+        items are matched to it here, as the engine matches them.
         """
-        if self.bulk_targets is not None:
-            return self.bulk_targets
+        if self.plan.targets is not None:
+            return self.plan.targets
         if self.instance is None:
             return None
         queryset = self.instance
@@ -282,26 +285,17 @@ class BulkListSerializer(ListSerializer):
                 "items. Pass a queryset to match items by their lookup field, or a list of "
                 "instances in the same order as the data."
             )
-            self.bulk_targets = instances
+            self.plan.targets = instances
             return instances
-        lookup_field = get_lookup_field(self)
-        model_field = get_model_field(queryset.model, lookup_field)
-        values, errors = lookup_values(data, lookup_field, model_field)
-        found = fetch(
+        targets, _values, errors = find_targets(
             queryset,
-            model_field,
-            values,
+            data,
+            get_lookup_field(self),
             batch_size=self.batch_size,
             lock_rows=api_settings.LOCK_ROWS,
         )
-        targets = []
-        for index, value in enumerate(values):
-            obj = found.get(value) if value is not None else None
-            if value is not None and obj is None:
-                errors.append(not_found(index, lookup_field, value))
-            targets.append(obj)
         self.item_errors.extend(errors)
-        self.bulk_targets = targets
+        self.plan.targets = targets
         return targets
 
     # Output -------------------------------------------------------------
@@ -336,10 +330,10 @@ class BulkListSerializer(ListSerializer):
             "inspect 'serializer.validated_data' instead. "
         )
         validated_data = [{**attrs, **kwargs} for attrs in self.validated_data]
-        self.saved = []
-        with transaction.atomic(using=self.db, savepoint=not self.bulk_in_transaction):
-            if self.bulk_targets is not None:
-                instances = [self.bulk_targets[index] for index in self.validated_indexes]
+        self.outcome.saved = []
+        with transaction.atomic(using=self.db, savepoint=not self.plan.in_transaction):
+            if self.plan.targets is not None:
+                instances = [self.plan.targets[index] for index in self.validated_indexes]
                 self.instance = self.update(instances, validated_data)
             else:
                 self.instance = self.create(validated_data)
@@ -376,7 +370,7 @@ class BulkListSerializer(ListSerializer):
             # The client's value is what it read, never the version to store.
             for _index, attrs, instance in entries:
                 attrs.pop(version.name, None)
-                self.expected_versions[instance.pk] = getattr(instance, version.attname)
+                self.outcome.expected_versions[instance.pk] = getattr(instance, version.attname)
         if not self.can_write_in_batches("update", validated_data):
             return self.write_per_item(
                 [(index, attrs) for index, attrs, _ in entries],
@@ -407,7 +401,7 @@ class BulkListSerializer(ListSerializer):
                 setattr(
                     instance,
                     version.attname,
-                    version.next_value(self.expected_versions[instance.pk]),
+                    version.next_value(self.outcome.expected_versions[instance.pk]),
                 )
                 if version.field not in fields:
                     fields.append(version.field)
@@ -416,7 +410,7 @@ class BulkListSerializer(ListSerializer):
         # Concurrent requests writing the same rows in opposite orders
         # deadlock when the rows are not locked up front: write in key order.
         objects.sort(key=lambda entry: _sort_value(entry[1].pk))
-        condition = (version.field, self.expected_versions) if version is not None else None
+        condition = (version.field, self.outcome.expected_versions) if version is not None else None
 
         def write(batch):
             groups: dict[tuple, list] = {}
@@ -433,8 +427,8 @@ class BulkListSerializer(ListSerializer):
         """``child.update(instance, attrs)``, after claiming the row at its version."""
         version = self.version
         if version is not None:
-            expected = self.expected_versions[instance.pk]
-            stale = version.claim([instance], self.expected_versions, self.db, batch_size=1)
+            expected = self.outcome.expected_versions[instance.pk]
+            stale = version.claim([instance], self.outcome.expected_versions, self.db, batch_size=1)
             if stale:
                 raise StaleVersion([instance])
             if version.counter:
@@ -448,7 +442,7 @@ class BulkListSerializer(ListSerializer):
         without multi-table inheritance and no many-to-many values. A model
         whose ``save()`` is overridden or that has ``pre_save``/``post_save``
         receivers is saved item by item, unless the view's
-        ``bulk_save_per_item`` (or the ``SAVE_PER_ITEM`` setting) says
+        ``get_bulk_save_per_item()`` (or the ``SAVE_PER_ITEM`` setting) says
         otherwise. The choice and its reason are logged at DEBUG level on the
         ``rest_framework_bulk`` logger.
         """
@@ -463,45 +457,17 @@ class BulkListSerializer(ListSerializer):
         return reason is None
 
     def per_item_reason(self, action: str, validated_data: list[dict]) -> str | None:
-        """Why items must be saved one by one, or ``None`` if batches will do."""
-        child = self.child
-        model = self.model
-        if model is None or not isinstance(child, serializers.ModelSerializer):
-            return "not a ModelSerializer"
-        if getattr(type(child), action) is not getattr(serializers.ModelSerializer, action):
-            return f"{type(child).__name__}.{action}() is overridden"
-        per_item = getattr(self.bulk_view, "bulk_save_per_item", None)
-        if per_item is None:
-            per_item = api_settings.SAVE_PER_ITEM
-        if per_item:
-            return "bulk_save_per_item"
-        if per_item is None:
-            if model.save is not models.Model.save:
-                return f"{model.__name__}.save() is overridden"
-            if pre_save.has_listeners(model) or post_save.has_listeners(model):
-                return f"{model.__name__} has pre_save or post_save receivers"
-        opts = model._meta
-        if opts.concrete_model._meta.parents:
-            return "multi-table inheritance"
-        info = model_meta.get_field_info(model)
-        to_many = {name for name, relation in info.relations.items() if relation.to_many}
-        for attrs in validated_data:
-            for name in attrs:
-                if name in to_many:
-                    return f"many-to-many values ({name})"
-                if action == "update":
-                    try:
-                        field = opts.get_field(name)
-                    except Exception:
-                        return f"{name} is not a model field"
-                    if not field.concrete or field.many_to_many:
-                        return f"{name} is not a concrete field"
-        if (
-            action == "create"
-            and not connections[self.db].features.can_return_rows_from_bulk_insert
-        ):
-            return "the database returns no primary keys from bulk inserts"
-        return None
+        """Why items must be saved one by one, or ``None`` if batches will do.
+
+        See :func:`rest_framework_bulk.writers.per_item_reason`.
+        """
+        return writers.per_item_reason(
+            self.child,
+            action,
+            validated_data,
+            save_per_item=get_view_option(self.bulk_view, "bulk_save_per_item", "SAVE_PER_ITEM"),
+            using=self.db,
+        )
 
     def write_in_batches(self, objects: list, write, status: str) -> list:
         """Run ``write(batch)`` per batch in a savepoint.
@@ -525,20 +491,20 @@ class BulkListSerializer(ListSerializer):
             else:
                 saved.extend(batch)
         saved.sort(key=lambda entry: entry[0])
-        self.saved = [(self.position(index), obj, status) for index, obj in saved]
+        self.outcome.saved = [(self.position(index), obj, status) for index, obj in saved]
         return [obj for _, obj in saved]
 
     def write_per_item(self, entries: list, write_one, status: str) -> list:
         saved = []
         for position, (index, attrs) in enumerate(entries):
             ok, instance = self.attempt(
-                index, partial(write_one, attrs, position), savepoint=self.lenient
+                index, partial(write_one, attrs, position), savepoint=self.plan.lenient
             )
             if ok:
                 saved.append((index, instance))
         self.raise_if_strict()
         saved.sort(key=lambda entry: entry[0])
-        self.saved = [(self.position(index), obj, status) for index, obj in saved]
+        self.outcome.saved = [(self.position(index), obj, status) for index, obj in saved]
         return [obj for _, obj in saved]
 
     def attempt(self, index: int, action, savepoint: bool = True) -> tuple[bool, Any]:
@@ -583,7 +549,7 @@ class BulkListSerializer(ListSerializer):
                     codes=ValidationError(detail).get_codes(),
                 )
             )
-        if not savepoint and not self.lenient:
+        if not savepoint and not self.plan.lenient:
             self.raise_if_strict()
         return False, None
 
@@ -592,16 +558,16 @@ class BulkListSerializer(ListSerializer):
         version = self.version
         attname = get_model_field(self.model, get_lookup_field(self)).attname
         errors = []
-        for obj, current in version.stale(objects, self.expected_versions, self.db) or [
+        for obj, current in version.stale(objects, self.outcome.expected_versions, self.db) or [
             (obj, obj) for obj in objects
         ]:
             lookup = display(getattr(obj, attname))
-            sent = version.represent(self.expected_versions.get(obj.pk))
+            sent = version.represent(self.outcome.expected_versions.get(obj.pk))
             errors.append(version.conflict(self.position(index), current, lookup=lookup, sent=sent))
         return errors
 
     def raise_if_strict(self) -> None:
-        if self.item_errors and not self.lenient:
+        if self.item_errors and not self.plan.lenient:
             total = (
                 len(self.initial_data)
                 if isinstance(getattr(self, "initial_data", None), list)

@@ -15,6 +15,8 @@ Read them through ``api_settings``, at call time, so that
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.signals import setting_changed
 from rest_framework.settings import APISettings
@@ -93,6 +95,35 @@ DEFAULTS = {
 }
 
 IMPORT_STRINGS: list[str] = []
+
+
+class _FromSettings:
+    def __repr__(self) -> str:
+        return "FROM_SETTINGS"
+
+
+#: An option left to its setting (for parser and renderer class attributes,
+#: where ``None`` already means something).
+FROM_SETTINGS: Any = _FromSettings()
+
+
+def get_view_option(view: Any, name: str, setting: str, default: Any = FROM_SETTINGS) -> Any:
+    """A per-view option ``name``, for code that serves any view.
+
+    The view's ``get_<name>()`` hook when it has one (every bulk view does;
+    the hook falls back to the setting), else its ``<name>`` attribute, else
+    ``default``, else the setting. The settings are the only source of
+    defaults.
+    """
+    hook = getattr(view, f"get_{name}", None)
+    if callable(hook):
+        return hook()
+    value = getattr(view, name, FROM_SETTINGS)
+    if value is FROM_SETTINGS:
+        value = default
+    if value is FROM_SETTINGS:
+        value = getattr(api_settings, setting)
+    return value
 
 
 class BulkAPISettings(APISettings):

@@ -18,7 +18,7 @@ from django.db import connections, models, transaction
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
-from .exceptions import ItemError
+from .results import ItemError
 from .validation import chunks, query_chunk_size
 from .values import convert, display, shorten
 
@@ -29,6 +29,7 @@ __all__ = [
     "display",
     "fetch",
     "fetch_all",
+    "find_targets",
     "get_lookup_field",
     "get_model_field",
     "lookup_values",
@@ -39,7 +40,12 @@ DEFAULT_LOOKUP_FIELD = "id"
 
 
 def get_lookup_field(serializer) -> str:
-    """The name items use to say which object they update."""
+    """The name items use to say which object they update.
+
+    ``serializer`` is a serializer, list serializer or serializer class: its
+    (child's) ``Meta.update_lookup_field``, ``id`` by default. Views answer
+    ``get_bulk_lookup_field()``, which reads this for their serializer class.
+    """
     child = getattr(serializer, "child", serializer)
     meta = getattr(child, "Meta", None)
     return getattr(meta, "update_lookup_field", DEFAULT_LOOKUP_FIELD)
@@ -132,6 +138,36 @@ def lookup_values(
         seen[value] = index
         values.append(value)
     return values, errors
+
+
+def find_targets(
+    queryset: models.QuerySet,
+    items: Sequence,
+    lookup_field: str,
+    *,
+    start: int = 0,
+    scalars: bool = False,
+    batch_size: int,
+    lock_rows: bool,
+) -> tuple[list, list, list[ItemError]]:
+    """Match each item to its object in ``queryset`` by ``lookup_field``.
+
+    Returns ``(targets, values, errors)``, lined up with ``items``:
+    ``targets[i]`` is the object (``None`` where item ``i`` is in error or
+    names no object of ``queryset``) and ``values[i]`` the converted lookup
+    value. The engine and a ``BulkListSerializer`` given a queryset both
+    match items here.
+    """
+    model_field = get_model_field(queryset.model, lookup_field)
+    values, errors = lookup_values(items, lookup_field, model_field, scalars=scalars, start=start)
+    found = fetch(queryset, model_field, values, batch_size=batch_size, lock_rows=lock_rows)
+    targets = []
+    for index, value in enumerate(values, start):
+        obj = found.get(value) if value is not None else None
+        if value is not None and obj is None:
+            errors.append(not_found(index, lookup_field, value))
+        targets.append(obj)
+    return targets, values, errors
 
 
 def lock(queryset: models.QuerySet) -> models.QuerySet:

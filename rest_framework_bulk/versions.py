@@ -28,7 +28,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from .exceptions import ItemError
+from .results import ItemError
 from .validation import chunks
 from .values import convert, display, shorten
 

@@ -10,6 +10,9 @@ the table to a list of values:
 * MariaDB / MySQL: ``UPDATE t JOIN (SELECT ... UNION ALL SELECT ...) v ON ... SET ...``
 
 Any other backend falls back to ``bulk_update()``.
+
+``per_item_reason()`` is the write strategy: whether a serializer's items
+can go out in such batches or must be saved one ``save()`` at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from django.db import (
     connections,
     models,
 )
+from django.db.models.signals import post_save, pre_save
+from rest_framework import serializers
+from rest_framework.utils import model_meta
 
 from .validation import chunks
 from .versions import StaleVersion
@@ -232,3 +238,53 @@ def is_refusal(exc: BaseException) -> bool:
         return True
     args = getattr(cause, "args", ())
     return bool(args) and args[0] == _MYSQL_SIGNAL
+
+
+# The write strategy ----------------------------------------------------------
+
+
+def per_item_reason(
+    child, action: str, validated_data: list[dict], *, save_per_item: bool | None, using: str
+) -> str | None:
+    """Why the items of ``child`` (a serializer) must be saved one by one, or ``None``.
+
+    Items go in batches (``insert_rows()``, ``update_rows()``) when
+    ``child`` is a ``ModelSerializer`` whose ``create()``/``update()`` is
+    its own, the model has no multi-table inheritance, no item carries
+    many-to-many values and the database returns the keys of bulk inserts.
+    ``save_per_item`` (the view's ``get_bulk_save_per_item()``): ``True``
+    always saves item by item, ``False`` batches even a model with a custom
+    ``save()`` or ``pre_save``/``post_save`` receivers, ``None`` batches
+    only a model without them.
+    """
+    model = getattr(getattr(child, "Meta", None), "model", None)
+    if model is None or not isinstance(child, serializers.ModelSerializer):
+        return "not a ModelSerializer"
+    if getattr(type(child), action) is not getattr(serializers.ModelSerializer, action):
+        return f"{type(child).__name__}.{action}() is overridden"
+    if save_per_item:
+        return "bulk_save_per_item"
+    if save_per_item is None:
+        if model.save is not models.Model.save:
+            return f"{model.__name__}.save() is overridden"
+        if pre_save.has_listeners(model) or post_save.has_listeners(model):
+            return f"{model.__name__} has pre_save or post_save receivers"
+    opts = model._meta
+    if opts.concrete_model._meta.parents:
+        return "multi-table inheritance"
+    info = model_meta.get_field_info(model)
+    to_many = {name for name, relation in info.relations.items() if relation.to_many}
+    for attrs in validated_data:
+        for name in attrs:
+            if name in to_many:
+                return f"many-to-many values ({name})"
+            if action == "update":
+                try:
+                    field = opts.get_field(name)
+                except Exception:
+                    return f"{name} is not a model field"
+                if not field.concrete or field.many_to_many:
+                    return f"{name} is not a concrete field"
+    if action == "create" and not connections[using].features.can_return_rows_from_bulk_insert:
+        return "the database returns no primary keys from bulk inserts"
+    return None

@@ -33,9 +33,9 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext
-from rest_framework.exceptions import APIException
 
-from ..targets import convert, display, fetch, get_lookup_field, get_model_field
+from ..operations import read_by_lookup
+from ..targets import convert, display, get_lookup_field, get_model_field
 from . import files
 from .conf import job_setting
 from .models import BulkJob
@@ -66,8 +66,9 @@ def get_export_queryset(view, job: BulkJob):
 
 
 def lookup_field(view) -> str:
-    if hasattr(view, "bulk_lookup_field"):
-        return view.bulk_lookup_field()
+    """The view's ``get_bulk_lookup_field()``."""
+    if hasattr(view, "get_bulk_lookup_field"):
+        return view.get_bulk_lookup_field()
     return get_lookup_field(view.get_serializer_class())
 
 
@@ -148,20 +149,16 @@ class Export:
                 values.append(convert(model_field, raw))
             except ValueError:
                 values.append(None)
-        found = fetch(self.queryset, model_field, values, batch_size=len(values), lock_rows=False)
+        found = read_by_lookup(
+            self.view, self.queryset, model_field, values, batch_size=len(values)
+        )
         objects, indexes = [], []
-        for offset, (raw, value) in enumerate(zip(raw_ids, values)):
+        for offset, (raw, value, obj) in enumerate(zip(raw_ids, values, found)):
             index = start + offset
             if self.seen is not None and value is not None:
                 if value in self.seen:
                     continue  # asked twice: exported once
                 self.seen.add(value)
-            obj = found.get(value) if value is not None else None
-            if obj is not None:
-                try:
-                    self.view.check_object_permissions(self.view.request, obj)
-                except APIException:
-                    obj = None
             if obj is None:
                 self.add_not_found(writers[FAILED], index, field, raw if value is None else value)
                 continue

@@ -54,10 +54,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..exceptions import ItemError
-from ..operations import describe
+from ..csv import format_csv_cell
+from ..results import ItemResult, describe
 from ..settings import api_settings
-from ..targets import display
 from . import files
 from .conf import job_setting
 
@@ -73,37 +72,15 @@ ID_LISTS = {"created": "created_ids", "updated": "updated_ids", "deleted": "dele
 # Outcome records -----------------------------------------------------------
 
 
-def outcome_records(items: Iterable) -> list[dict]:
-    """Records for the ``ItemResult`` objects of a ``BulkResult``."""
-    records = []
-    for item in items:
-        record: dict[str, Any] = {"index": item.index, "status": item.status}
-        if item.pk is not None:
-            record["id"] = display(item.pk)
-        if item.lookup is not None:
-            record["lookup"] = item.lookup
-        if item.code is not None:
-            record["code"] = item.code
-            record["detail"] = item.detail
-            if item.codes is not None:
-                record["codes"] = item.codes
-        records.append(record)
-    return records
+def outcome_records(items: Iterable[ItemResult]) -> list[dict]:
+    """The records a job keeps for the outcomes of a ``BulkResult`` or the errors of a ``BulkError``.
+
+    They are the items of a synchronous answer (``ItemResult.as_dict()``).
+    """
+    return [item.as_dict() for item in items]
 
 
-def error_records(errors: Iterable[ItemError]) -> list[dict]:
-    """Records for the item errors of a ``BulkError``."""
-    records = []
-    for error in errors:
-        record: dict[str, Any] = {"index": error.index, "status": error.code}
-        if error.lookup is not None:
-            record["lookup"] = error.lookup
-        record["code"] = error.code
-        record["detail"] = error.detail
-        if error.codes is not None:
-            record["codes"] = error.codes
-        records.append(record)
-    return records
+error_records = outcome_records
 
 
 def line_of(item: Any) -> int | None:
@@ -216,30 +193,10 @@ class Tally:
 
 # Result files ---------------------------------------------------------------
 
-#: Text a spreadsheet would run as a formula, and text the parser unescapes.
-ESCAPED_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "'")
-PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-
 
 def csv_cell(value: Any, null: str) -> str:
     """The cell for ``value`` (a JSON value) in a result CSV; see the module's docstring."""
-    if value is None:
-        return null
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, (int, float)):
-        text = repr(value) if isinstance(value, float) else str(value)
-    elif isinstance(value, str):
-        text = value
-    else:
-        text = files.dumps(value)
-    # CSV carries no NUL characters (Python 3.10's writer refuses them, and
-    # the parser refuses them on the way back in).
-    text = text.replace("\x00", "\ufffd")
-    escaped = text.startswith(ESCAPED_PREFIXES) and not PLAIN_NUMBER.fullmatch(text)
-    if escaped or (null and text == null):
-        return "'" + text
-    return text
+    return format_csv_cell(value, null_value=null)
 
 
 def get_null_value(job) -> str:
