@@ -34,7 +34,7 @@ _EXPORTS = {
     "ListBulkCreateUpdateDestroyAPIView": "generics",
     "BulkModelViewSet": "generics",
     "BulkOperation": "operations",
-    "BulkOperationsMixin": "bulk",
+    "BulkOperationsMixin": "viewsets",
     "BulkError": "exceptions",
 }
 

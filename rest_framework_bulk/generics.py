@@ -53,6 +53,8 @@ class BulkDestroyAPIView(bulk_mixins.BulkDestroyModelMixin, GenericAPIView):
 class ListBulkCreateAPIView(
     mixins.ListModelMixin, bulk_mixins.BulkCreateModelMixin, GenericAPIView
 ):
+    """List objects (GET), or create one object or a list of objects (POST)."""
+
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
@@ -63,6 +65,11 @@ class ListBulkCreateAPIView(
 class ListCreateBulkUpdateAPIView(
     mixins.ListModelMixin, mixins.CreateModelMixin, bulk_mixins.BulkUpdateModelMixin, GenericAPIView
 ):
+    """List objects (GET), create one (POST), and update a list (PUT, PATCH).
+
+    A POST creates one object, as DRF's ``ListCreateAPIView`` does.
+    """
+
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
@@ -83,6 +90,8 @@ class ListCreateBulkUpdateDestroyAPIView(
     bulk_mixins.BulkDestroyModelMixin,
     GenericAPIView,
 ):
+    """List objects (GET), create one (POST), update a list (PUT, PATCH) and delete many (DELETE)."""
+
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
@@ -105,6 +114,8 @@ class ListBulkCreateUpdateAPIView(
     bulk_mixins.BulkUpdateModelMixin,
     GenericAPIView,
 ):
+    """List objects (GET), create one or a list (POST), and update a list (PUT, PATCH)."""
+
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
@@ -124,6 +135,8 @@ class ListBulkCreateDestroyAPIView(
     bulk_mixins.BulkDestroyModelMixin,
     GenericAPIView,
 ):
+    """List objects (GET), create one or a list (POST), and delete many (DELETE)."""
+
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
@@ -141,6 +154,14 @@ class ListBulkCreateUpdateDestroyAPIView(
     bulk_mixins.BulkDestroyModelMixin,
     GenericAPIView,
 ):
+    """List objects (GET), create one or a list (POST), update a list (PUT, PATCH) and delete many (DELETE).
+
+    The list route of djangorestframework-bulk's ``ListBulkCreateUpdateDestroyAPIView``,
+    with every write batched, scoped by ``filter_queryset(get_queryset())`` and
+    atomic. A DELETE deletes the objects named in the body, or the filtered
+    list when ``allow_bulk_destroy()`` agrees.
+    """
+
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 

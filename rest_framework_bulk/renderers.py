@@ -17,12 +17,12 @@ from rest_framework.renderers import BaseRenderer
 
 from .csv import (
     CSV_DELIMITERS,
-    DEFAULT_CSV_NULL_VALUE,
     escape_formula,
     format_csv_cell,
     get_csv_header,
     iter_csv_rows,
 )
+from .settings import FROM_SETTINGS, api_settings, get_view_option
 
 __all__ = ["CSVRenderer", "escape_formula", "format_csv_cell", "get_csv_header", "iter_csv_rows"]
 
@@ -60,7 +60,8 @@ class CSVRenderer(BaseRenderer):
     #: Set to False only if no spreadsheet will ever open the output.
     escape_formulas = True
     #: The text written for ``None`` when the view names none.
-    null_value: str | None = DEFAULT_CSV_NULL_VALUE
+    #: The text for ``None``; ``FROM_SETTINGS``: the ``CSV_NULL_VALUE`` setting.
+    null_value: str | None = FROM_SETTINGS
 
     def render(
         self, data: Any, accepted_media_type: str | None = None, renderer_context=None
@@ -117,10 +118,12 @@ class CSVRenderer(BaseRenderer):
         """The text for ``None``: the context's or view's ``csv_null_value``, else ``null_value``."""
         if renderer_context.get("csv_null_value") is not None:
             return renderer_context["csv_null_value"]
-        view = renderer_context.get("view")
-        getter = getattr(view, "get_csv_null_value", None)
-        value = getter() if callable(getter) else getattr(view, "csv_null_value", None)
-        return self.null_value if value is None else value
+        value = get_view_option(
+            renderer_context.get("view"), "csv_null_value", "CSV_NULL_VALUE", self.null_value
+        )
+        if value is None:
+            value = self.null_value
+        return api_settings.CSV_NULL_VALUE if value is FROM_SETTINGS else value
 
     def _context_value(self, name: str, renderer_context: Mapping[str, Any]) -> Any:
         if renderer_context.get(name) is not None:
