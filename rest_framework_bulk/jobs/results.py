@@ -55,7 +55,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..csv import format_csv_cell
-from ..results import ItemResult, describe
+from ..results import ItemResult, describe, line_of, summary_error
 from ..settings import api_settings
 from . import files
 from .conf import job_setting
@@ -81,10 +81,6 @@ def outcome_records(items: Iterable[ItemResult]) -> list[dict]:
 
 
 error_records = outcome_records
-
-
-def line_of(item: Any) -> int | None:
-    return getattr(item, "line", None)
 
 
 # The summary ----------------------------------------------------------------
@@ -150,15 +146,15 @@ class Tally:
                     self.truncated = True
                     continue
                 item = items[record["index"] - start]
-                error = {
-                    "index": record["index"],
-                    "code": record["code"],
-                    "error": describe(record["detail"]),
-                }
-                if line_of(item) is not None:
-                    error["line"] = line_of(item)
-                error["data"] = item
-                self.errors.append(error)
+                self.errors.append(
+                    summary_error(
+                        record["index"],
+                        record["code"],
+                        record["detail"],
+                        line=line_of(item),
+                        data=item,
+                    )
+                )
             else:
                 self.success_count += 1
                 name = ID_LISTS.get(record["status"])
