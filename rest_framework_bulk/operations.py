@@ -25,6 +25,7 @@ from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError, models, router, transaction
 from django.db.models import ProtectedError, RestrictedError
+from django.db.models.deletion import Collector
 from django.db.models.signals import post_delete, pre_delete
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -32,6 +33,7 @@ from rest_framework.mixins import DestroyModelMixin
 from rest_framework.permissions import BasePermission
 from rest_framework.serializers import LIST_SERIALIZER_KWARGS
 
+from . import writers
 from .compat import FullResultSet
 from .exceptions import BulkError, RequestError, TooManyItems, TransactionConflict
 from .plans import BulkPlan
@@ -46,7 +48,9 @@ from .targets import (
     find_targets,
     get_lookup_field,
     get_model_field,
+    lockable,
     lookup_values,
+    not_found,
 )
 from .versions import VersionField, get_version_field
 from .writers import is_refusal, is_transient_error
@@ -86,6 +90,10 @@ def has_object_permissions(view) -> bool:
         type(permission).has_object_permission is not BasePermission.has_object_permission
         for permission in view.get_permissions()
     )
+
+
+class _Respelled(Exception):
+    """The database matched a row by another spelling of the value asked for."""
 
 
 def permitted(view, objects) -> list:
@@ -436,6 +444,10 @@ class BulkOperation:
         if items is not None:
             if not items:
                 return result
+            if self.can_delete_returning(filtered):
+                done = self.destroy_returning(items, start, queryset, filtered, result)
+                if done is not None:
+                    return done
             targets, errors = self.find(items, start, filtered, scalars=True)
             named = filtered.filter(pk__in=[target.pk for target in targets if target is not None])
             named.bulk_named = True
@@ -511,6 +523,75 @@ class BulkOperation:
                     result.add(
                         ItemResult(index, STATUS_WORDS[DESTROY], pk=pks[index], instance=target)
                     )
+        return result
+
+    def can_delete_returning(self, filtered) -> bool:
+        """Whether a delete by ids may skip reading the rows: one ``DELETE ... RETURNING`` per batch.
+
+        Only when nothing looks at the rows: no object permissions, no
+        custom ``perform_destroy()``/``perform_bulk_destroy()``, no overridden
+        ``delete()``, no delete receivers, no cascades, no versions, not a
+        dry run, and a database that returns rows from a ``DELETE``.
+        """
+        model = filtered.model
+        return (
+            not self.dry_run
+            and self.version is None
+            and lockable(filtered)
+            and writers.can_delete_returning(filtered.db)
+            and not self.needs_objects()
+            and Collector(using=filtered.db, origin=filtered).can_fast_delete(model)
+        )
+
+    def destroy_returning(self, items: list, start: int, queryset, filtered, result: BulkResult):
+        """Delete what ``items`` names with ``writers.delete_returning()``.
+
+        The ids not returned were not found (in scope). A strict request
+        with any error is rolled back. Returns ``None``, having written
+        nothing, when the database refuses the statement (a trigger, a
+        foreign key Django does not know of) or matches rows by another
+        spelling of their value (a case-insensitive collation): the
+        object-by-object path then names the items at fault.
+        """
+        lookup_field = self.lookup_field()
+        model_field = get_model_field(queryset.model, lookup_field)
+        values, errors = lookup_values(items, lookup_field, model_field, scalars=True, start=start)
+        name = "pk" if model_field.primary_key else model_field.name
+        named = filtered.filter(**{f"{name}__in": [value for value in values if value is not None]})
+        named.bulk_named = True
+        if not self.view.allow_bulk_destroy(queryset, named):
+            raise RequestError(
+                _("This view does not allow these objects to be deleted in bulk."),
+                "bulk_destroy_not_allowed",
+            )
+        if errors and not self.lenient:
+            raise BulkError(errors, len(items))
+        try:
+            with transaction.atomic(using=filtered.db):
+                deleted = writers.delete_returning(
+                    filtered, model_field, values, batch_size=self.batch_size
+                )
+                if not set(deleted) <= set(values):
+                    raise _Respelled
+                for index, value in enumerate(values, start):
+                    if value is None:
+                        continue
+                    if value in deleted:
+                        result.add(ItemResult(index, STATUS_WORDS[DESTROY], pk=deleted[value]))
+                    else:
+                        errors.append(not_found(index, lookup_field, value))
+                if errors and not self.lenient:
+                    raise BulkError(errors, len(items))
+        except _Respelled:
+            result.items = []
+            return None
+        except DatabaseError as exc:
+            if not is_refusal(exc):
+                raise
+            result.items = []
+            return None
+        for error in errors:
+            result.add_error(error)
         return result
 
     def delete(self, queryset, doomed: list) -> list[ItemError]:

@@ -32,7 +32,7 @@ from django.db.models.signals import post_save, pre_save
 from rest_framework import serializers
 from rest_framework.utils import model_meta
 
-from .validation import chunks
+from .validation import chunks, query_chunk_size
 from .versions import StaleVersion
 
 
@@ -104,6 +104,54 @@ def update_rows(
             if condition is not None and cursor.rowcount != len(batch):
                 raise StaleVersion(batch)
     return len(objs)
+
+
+def can_delete_returning(using: str) -> bool:
+    """Whether the database takes ``DELETE ... RETURNING``: PostgreSQL, SQLite 3.35+, MariaDB."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        return sqlite3.sqlite_version_info >= (3, 35, 0)
+    return connection.vendor == "mysql" and connection.mysql_is_mariadb
+
+
+def delete_returning(
+    queryset: models.QuerySet, model_field: models.Field, values: Sequence, batch_size: int
+) -> dict:
+    """Delete the rows of ``queryset`` whose ``model_field`` is one of ``values``.
+
+    One ``DELETE ... WHERE pk IN (SELECT pk FROM <queryset> WHERE ...)
+    RETURNING pk, <field>`` per batch: the rows are never fetched first, and
+    the rows outside ``queryset`` (the view's scope) are never touched.
+    Returns the deleted rows' primary keys by ``model_field`` value. Only for
+    a model that Django's collector could delete fast (no cascades, no
+    signals); see ``can_delete_returning()``.
+    """
+    wanted = [value for value in values if value is not None]
+    if not wanted:
+        return {}
+    model = queryset.model
+    connection = connections[queryset.db]
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    name = "pk" if model_field.primary_key else model_field.name
+    table = quote(model._meta.db_table)
+    returning = f"{table}.{quote(pk.column)}, {table}.{quote(model_field.column)}"
+    deleted: dict = {}
+    size = query_chunk_size(queryset, batch_size)
+    with connection.cursor() as cursor:
+        for chunk in chunks(wanted, size):
+            scope = queryset.filter(**{f"{name}__in": chunk}).order_by().values_list("pk")
+            subquery, params = scope.query.sql_with_params()
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {table}.{quote(pk.column)} IN ({subquery}) "
+                f"RETURNING {returning}",
+                params,
+            )
+            for key, value in cursor.fetchall():
+                deleted[model_field.to_python(value)] = pk.to_python(key)
+    return deleted
 
 
 def _update_one_by_one(model, objs, fields, using, condition) -> int:
