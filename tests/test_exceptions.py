@@ -24,17 +24,22 @@ from rest_framework_bulk.exceptions import (
 # ItemError ------------------------------------------------------------------
 
 
-def test_item_error_dict_has_index_code_and_detail_only_by_default():
+def entry(error: ItemError) -> dict:
+    """The item's entry in the ``errors`` of the body of a ``BulkError``."""
+    return BulkError([error], 1).detail["errors"][0]
+
+
+def test_item_error_entry_has_index_code_and_detail_only_by_default():
     error = ItemError(3, "invalid", {"name": ["This field is required."]})
 
-    assert error.as_dict() == {
+    assert entry(error) == {
         "index": 3,
         "code": "invalid",
         "detail": {"name": ["This field is required."]},
     }
 
 
-def test_item_error_dict_carries_every_known_extra_in_order():
+def test_item_error_entry_carries_every_known_extra_in_order():
     error = ItemError(
         1,
         "version_conflict",
@@ -45,7 +50,7 @@ def test_item_error_dict_carries_every_known_extra_in_order():
         current_version=5,
     )
 
-    data = error.as_dict()
+    data = entry(error)
 
     assert data == {
         "index": 1,
@@ -60,16 +65,15 @@ def test_item_error_dict_carries_every_known_extra_in_order():
 
 
 def test_item_error_reports_a_row_that_is_gone_as_current_version_none():
-    assert (
-        ItemError(0, "version_conflict", "Gone.", current_version=None).as_dict()["current_version"]
-        is None
-    )
-    assert "current_version" not in ItemError(0, "invalid", "x").as_dict()
+    gone = ItemError(0, "version_conflict", "Gone.", current_version=None)
+
+    assert entry(gone)["current_version"] is None
+    assert "current_version" not in entry(ItemError(0, "invalid", "x"))
     assert ItemError(0, "invalid", "x").current_version is NO_VERSION
 
 
 def test_item_error_keeps_falsy_lookups_and_lines():
-    data = ItemError(0, "not_found", "Not found.", lookup=0, line=0).as_dict()
+    data = entry(ItemError(0, "not_found", "Not found.", lookup=0, line=0))
 
     assert data["lookup"] == 0
     assert data["line"] == 0

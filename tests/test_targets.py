@@ -429,12 +429,9 @@ def test_object_permissions_that_allow_everything_give_no_error():
 def test_not_found_names_the_field_and_value():
     error = not_found(5, "slug", "a-b")
 
-    assert error.as_dict() == {
-        "index": 5,
-        "lookup": "a-b",
-        "code": "not_found",
-        "detail": "No object with `slug` a-b was found.",
-    }
+    assert (error.index, error.code, error.lookup) == (5, "not_found", "a-b")
+    assert error.detail == "No object with `slug` a-b was found."
+    assert not_found(0, "id", 2**70).lookup == str(2**70)
 
 
 @pytest.mark.parametrize(
