@@ -18,7 +18,7 @@ written and the others reported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
@@ -259,12 +259,7 @@ class BulkOperation:
         refused.
         """
         if not isinstance(data, list):
-            if (
-                self.action == DESTROY
-                and data is not None
-                and not isinstance(data, (str, bytes))
-                and not data
-            ):
+            if self.action == DESTROY and isinstance(data, Mapping) and not data:
                 return None
             if data is None:
                 message = _("Expected a list of items but got null.")

@@ -23,6 +23,7 @@ def returning(db):
     if not writers.can_delete_returning("default"):
         pytest.skip("MySQL returns no rows from DELETE; deletes read the rows there")
 
+
 SIMPLE = "/api/simple/"  # scoped to number > 5
 
 

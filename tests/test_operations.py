@@ -466,6 +466,17 @@ def test_anything_but_a_list_is_refused(user, action, data):
     assert raised.value.detail["code"] == "not_a_list"
 
 
+@pytest.mark.parametrize("data", [0, False, 0.0, ""])
+def test_a_falsy_body_is_not_a_delete_without_a_body(user, account, data):
+    ItemFactory.create_batch(2, account=account)
+
+    with pytest.raises(RequestError) as raised:
+        run(FilteredItemViewSet, "destroy", data, user=user, query={"account": account.pk})
+
+    assert raised.value.detail["code"] == "not_a_list"
+    assert Item.objects.count() == 2
+
+
 def test_an_empty_body_is_refused_for_writes_other_than_destroy(user):
     with pytest.raises(RequestError) as raised:
         run(ItemViewSet, "create", {}, user=user)
