@@ -22,6 +22,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from .browsable import BulkBrowsableAPIMixin
 from .exceptions import RequestError, as_api_exception, error_body
 from .idempotency_keys import BulkIdempotencyMixin
 from .operations import (
@@ -113,11 +114,12 @@ class BulkErrorsMixin:
         return response
 
 
-class BulkOperationMixin(BulkIdempotencyMixin, BulkErrorsMixin):
+class BulkOperationMixin(BulkBrowsableAPIMixin, BulkIdempotencyMixin, BulkErrorsMixin):
     """What the bulk mixins share: running an operation and answering for it.
 
     Every bulk write takes part in ``Idempotency-Key`` retries; see
-    :mod:`rest_framework_bulk.idempotency_keys`.
+    :mod:`rest_framework_bulk.idempotency_keys`. The browsable API offers
+    forms that send lists; see :mod:`rest_framework_bulk.browsable`.
     """
 
     #: The class that runs bulk operations; see ``get_bulk_operation_class()``.
