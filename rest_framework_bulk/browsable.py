@@ -48,6 +48,13 @@ __all__ = ["BulkBrowsableAPIMixin", "BulkBrowsableAPIRenderer"]
 
 #: The actions of a list route of a bulk view.
 LIST_ACTIONS = frozenset({"list", "create", "bulk_update", "partial_bulk_update", "bulk_destroy"})
+#: The method of the list route's bulk writes, and the view method that does each.
+LIST_WRITES = {
+    "POST": "bulk_create",
+    "PUT": "bulk_update",
+    "PATCH": "partial_bulk_update",
+    "DELETE": "bulk_destroy",
+}
 #: The writes the raw-data and upload forms offer.
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 #: The states of a job that has ended (``BulkJob.State``; the jobs app may not be installed).
@@ -124,17 +131,23 @@ class BulkBrowsableAPIRenderer(BrowsableAPIRenderer):
 
     # Forms ----------------------------------------------------------------
 
-    def get_rendered_html_form(self, data, view, method, request):
+    def takes_list(self, view, method: str) -> bool:
+        """Whether ``method`` on this page writes a list (rather than one object, as in DRF)."""
         route = getattr(self, "bulk_route", None)
-        if (route == LIST and method in ("PUT", "PATCH")) or (
-            route == ENDPOINT and method in ("POST", "PUT", "PATCH")
-        ):
-            # A form holds one object, and a bulk write takes a list.
-            return None
+        if route == ENDPOINT:
+            return method in WRITE_METHODS
+        return route == LIST and hasattr(view, LIST_WRITES.get(method, ""))
+
+    def get_rendered_html_form(self, data, view, method, request):
+        if method != "DELETE" and self.takes_list(view, method):
+            # A form holds one object, and a bulk write takes a list; the
+            # list route's POST form still creates one object.
+            if not (method == "POST" and self.bulk_route == LIST):
+                return None
         return super().get_rendered_html_form(data, view, method, request)
 
     def get_raw_data_form(self, data, view, method, request):
-        if getattr(self, "bulk_route", None) is None:
+        if not self.takes_list(view, method):
             return super().get_raw_data_form(data, view, method, request)
         with override_method(view, request, method) as request:
             if not self.show_form_for_method(view, method, request, None):

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from html import unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
-from rest_framework.test import APIClient, APIRequestFactory
+from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 
 from rest_framework_bulk.browsable import BulkBrowsableAPIRenderer
+from rest_framework_bulk.generics import ListCreateBulkUpdateAPIView
 from rest_framework_bulk.parsers import CSVParser
+from tests.serializers import ItemSerializer
 from tests.views import ItemBulkViewSet, ItemViewSet
 
 from .factories import AccountFactory, ItemFactory, UserFactory
@@ -96,8 +100,7 @@ class DRFRendererItemViewSet(ItemViewSet):
 def render(view_class, method="get", url=LIST, user=None, actions=LIST_ACTIONS, **kwargs):
     request = getattr(factory, method)(url, **kwargs, **HTML)
     if user is not None:
-        request.user = user
-        request._force_auth_user = user
+        force_authenticate(request, user)
     response = view_class.as_view(actions)(request)
     return response.render()
 
@@ -196,6 +199,36 @@ def test_detail_route_keeps_drfs_forms(client, items):
     assert isinstance(content, dict)
     assert content["sku"] == items[0].sku
     assert "data-bulk-examples" not in str(context["raw_data_put_form"])
+
+
+class SingleCreateItemView(ListCreateBulkUpdateAPIView):
+    """POST creates one object, as DRF's ``CreateModelMixin`` does; PUT and PATCH take lists."""
+
+    queryset = Item.objects.all()
+    serializer_class = ItemSerializer
+
+
+def textarea(html: str, form_id: str) -> str:
+    """The content of the textarea in the element ``form_id`` of ``html``."""
+    section = html[html.index(f'id="{form_id}"') :]
+    content = re.search(r"<textarea[^>]*>(.*?)</textarea>", section, re.S).group(1)
+    return unescape(content)
+
+
+def test_a_post_that_creates_one_object_keeps_drfs_forms(items, user):
+    request = factory.get(LIST, **HTML)
+    force_authenticate(request, user)
+    response = SingleCreateItemView.as_view()(request).render()
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    # POST is DRF's: an HTML form and a raw form, for one object.
+    assert 'id="post-object-form"' in html
+    assert isinstance(json.loads(textarea(html, "post-generic-content-form")), dict)
+    # PUT and PATCH take lists.
+    assert 'id="put-object-form"' not in html
+    assert isinstance(json.loads(textarea(html, "put-generic-content-form")), list)
+    assert html.count("data-bulk-examples") == 1
 
 
 class ReadOnlyForAnonymousViewSet(ItemViewSet):
