@@ -46,6 +46,9 @@ help:
 	@echo
 	@echo "PYTEST_ARGS, TOX_ARGS and BENCH_ARGS are passed through, e.g."
 	@echo "  make test PYTEST_ARGS='-k create -x'"
+	@echo
+	@echo "The browser tests (tests/browser/) drive Debian's Chromium:"
+	@echo "  apt-get install chromium; make test PYTEST_ARGS=tests/browser"
 
 # --- virtualenv -------------------------------------------------------------
 

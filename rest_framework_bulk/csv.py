@@ -456,6 +456,15 @@ class CSVRows(Iterator[CSVRow]):
             key, messages=self.default_error_messages, classes=self.error_classes, **kwargs
         )
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of the form the file came in, or ``default``.
+
+        DRF hands a multipart request's data to Django as ``request.POST``,
+        and Django's CSRF check (run by ``SessionAuthentication``) reads its
+        ``csrfmiddlewaretoken`` with ``get()``.
+        """
+        return self.form.get(key, default) if self.form is not None else default
+
     def __iter__(self) -> CSVRows:
         return self
 

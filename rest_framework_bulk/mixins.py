@@ -22,6 +22,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from .browsable import BulkBrowsableAPIMixin
 from .exceptions import RequestError, as_api_exception, error_body
 from .idempotency_keys import BulkIdempotencyMixin
 from .operations import (
@@ -115,7 +116,7 @@ class BulkErrorsMixin:
         return response
 
 
-class BulkViewMixin(BulkIdempotencyMixin, BulkErrorsMixin):
+class BulkViewMixin(BulkBrowsableAPIMixin, BulkIdempotencyMixin, BulkErrorsMixin):
     """What every bulk view has: its options, running an operation and answering for it.
 
     Each option is a class attribute with a ``get_<option>()`` hook that
@@ -123,7 +124,8 @@ class BulkViewMixin(BulkIdempotencyMixin, BulkErrorsMixin):
     request. The engine, the parsers and the job worker read the hooks.
 
     Every bulk write takes part in ``Idempotency-Key`` retries; see
-    :mod:`rest_framework_bulk.idempotency_keys`.
+    :mod:`rest_framework_bulk.idempotency_keys`. The browsable API offers
+    forms that send lists; see :mod:`rest_framework_bulk.browsable`.
     """
 
     #: The class that runs bulk operations; see ``get_bulk_operation_class()``.

@@ -62,7 +62,7 @@ __all__ = ["BulkOperationsMixin"]
 # The query parameters the endpoint reads itself; never taken as filters.
 RESERVED = frozenset({"ids", "upsert", "dry_run", "format", "delimiter"})
 
-BULK_ACTIONS = {"bulk", "bulk_post", "bulk_put", "bulk_patch", "bulk_delete"}
+BULK_ACTIONS = frozenset({"bulk", "bulk_post", "bulk_put", "bulk_patch", "bulk_delete"})
 
 
 class BulkOperationsMixin(BulkDestroyModelMixin):
@@ -74,6 +74,8 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     bulk_filter_fields = None
     #: The class that validates and applies client filters.
     bulk_filter_class = BulkFilter
+    #: The viewset actions of the ``/bulk/`` route.
+    bulk_actions = BULK_ACTIONS
     #: Natural keys a client may upsert on (``?upsert=<field>``).
     bulk_upsert_fields: Iterable[str] = ()
 

@@ -9,6 +9,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from rest_framework.test import APIClient
 
 from .factories import AccountFactory, ItemFactory, UserFactory
 from .models import Item
@@ -439,3 +440,25 @@ def test_ids_and_filters_combine(api):
     body = api.get(f"{BULK}?ids={first.pk},{second.pk}&quantity__gte=50").json()
     assert [item["id"] for item in body["results"]] == [second.pk]
     assert body["not_found"] == [first.pk]
+
+
+def test_csv_upload_of_a_logged_in_user_checks_csrf():
+    # A session login, as a browser has: SessionAuthentication checks the
+    # CSRF token, which Django looks for in the multipart form first.
+    user = UserFactory()
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    account = AccountFactory(owner=user)
+    secret = "a" * 32
+    client.cookies["csrftoken"] = secret
+
+    def upload(**extra):
+        body = f"account,sku,ref,name,price\n{account.pk},S-{len(extra)},r,n,1.00\n"
+        file = SimpleUploadedFile("items.csv", body.encode(), content_type="text/csv")
+        return client.post(BULK, {"file": file, **extra}, format="multipart")
+
+    refused = upload()
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["detail"]
+    assert upload(csrfmiddlewaretoken=secret).status_code == 201
+    assert Item.objects.filter(sku="S-1").exists()

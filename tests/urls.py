@@ -39,5 +39,6 @@ urlpatterns = [
     path("key-required/", views.KeyRequiredBulkAPIView.as_view(), name="key-required"),
     path("filtered/", views.FilteredBulkAPIView.as_view(), name="filtered"),
     path("api/", include((router.urls, "api"), namespace="api")),
+    path("api-auth/", include("rest_framework.urls")),
     path("", include("rest_framework_bulk.urls")),
 ]

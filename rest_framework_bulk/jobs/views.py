@@ -37,6 +37,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..browsable import BulkBrowsableAPIMixin
 from ..exceptions import RequestError
 from ..mixins import BulkErrorsMixin
 from ..renderers import CSVRenderer
@@ -57,6 +58,7 @@ class JSONLinesRenderer(JSONRenderer):
 
 
 class BulkJobViewSet(
+    BulkBrowsableAPIMixin,
     BulkErrorsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
