@@ -210,8 +210,8 @@ def run_once(args) -> dict:
         assert response.status_code == 202, response.content[:500]
         job_id = response.data["task_id"]
 
-        from rest_framework_bulk.jobs.execution import run_job
         from rest_framework_bulk.jobs.models import BulkJob
+        from rest_framework_bulk.jobs.running import run_job
 
         run_job(job_id)
         wall = time.perf_counter() - started

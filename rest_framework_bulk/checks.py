@@ -1,11 +1,16 @@
-"""System checks for the ``REST_FRAMEWORK_BULK`` setting."""
+"""System checks for the ``REST_FRAMEWORK_BULK`` setting.
+
+Their ids are ``rest_framework_bulk.E0xx`` and ``W0xx``, numbered in order
+with no gaps; the job settings' checks, ``E1xx`` and ``W1xx``, are in
+:mod:`rest_framework_bulk.jobs.checks`. docs/ref/settings.rst lists every id.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core import checks
 
-from .settings import DEFAULTS
+from .settings import DEFAULTS, RENAMED_SETTINGS
 
 POSITIVE_INTEGERS = (
     "MAX_ITEMS",
@@ -38,7 +43,7 @@ def check_settings(app_configs=None, **kwargs):
         ]
     errors = []
     for key in user_settings:
-        if key not in DEFAULTS:
+        if key not in DEFAULTS and key not in RENAMED_SETTINGS:
             errors.append(
                 checks.Error(
                     f"REST_FRAMEWORK_BULK has an unknown key {key!r}.",
@@ -105,3 +110,24 @@ def check_settings(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+@checks.register()
+def check_renamed_settings(app_configs=None, **kwargs):
+    user_settings = getattr(settings, "REST_FRAMEWORK_BULK", {})
+    if not isinstance(user_settings, dict):
+        return []
+    warnings = []
+    for old, new in RENAMED_SETTINGS.items():
+        if old not in user_settings:
+            continue
+        if new in user_settings:
+            message = (
+                f"REST_FRAMEWORK_BULK[{old!r}] is ignored: it is now {new!r}, which is set too."
+            )
+            hint = f"Remove {old!r}."
+        else:
+            message = f"REST_FRAMEWORK_BULK[{old!r}] is deprecated: the setting is now {new!r}."
+            hint = f"Rename {old!r} to {new!r}; the value stays the same."
+        warnings.append(checks.Warning(message, hint=hint, id="rest_framework_bulk.W001"))
+    return warnings

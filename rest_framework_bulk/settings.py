@@ -11,6 +11,15 @@ Read them through ``api_settings``, at call time, so that
     from rest_framework_bulk.settings import api_settings
 
     api_settings.MAX_ITEMS
+
+As with DRF's ``api_settings``, a setting that names a class (listed in
+``IMPORT_STRINGS``) reads as the class itself::
+
+    runner = api_settings.DEFAULT_JOB_RUNNER_CLASS()
+
+A setting that was renamed (``RENAMED_SETTINGS``) is still read under its
+old name, unless the new one is set too; the system check
+``rest_framework_bulk.W001`` asks for the new name.
 """
 
 from __future__ import annotations
@@ -52,9 +61,10 @@ DEFAULTS = {
     "CSV_MAX_FILE_SIZE": 10 * 1024 * 1024,
     # The CSV cell text that means "set this field to null".
     "CSV_NULL_VALUE": "#N/A",
-    # How jobs run: the embedded runner needs no broker; use
+    # The class that starts submitted jobs, a ``BaseRunner`` subclass: the
+    # embedded runner needs no broker; use
     # "rest_framework_bulk.jobs.celery.CeleryRunner" to run them on Celery.
-    "JOB_RUNNER": "rest_framework_bulk.jobs.runners.EmbeddedRunner",
+    "DEFAULT_JOB_RUNNER_CLASS": "rest_framework_bulk.jobs.runners.EmbeddedRunner",
     # How long finished jobs and their result files are kept, in seconds.
     "JOB_RETENTION": 24 * 60 * 60,
     # Most item errors kept in a job's result summary (result files have all).
@@ -87,6 +97,8 @@ DEFAULTS = {
     # Told when a job ends, after the ``job_finished`` signal: the dotted path
     # of a callable ``callback(job)``, or an http(s) URL that receives a POST
     # of the job's status JSON (5 s timeout, no retries). ``None``: nobody.
+    # Not in IMPORT_STRINGS, since a URL is no dotted path: it is imported
+    # when a job ends.
     "JOB_FINISHED_CALLBACK": None,
     # Seconds an ``Idempotency-Key`` and the answer to its first request are
     # kept (with ``rest_framework_bulk.idempotency`` installed); a retry after
@@ -94,7 +106,30 @@ DEFAULTS = {
     "IDEMPOTENCY_KEY_TTL": 24 * 60 * 60,
 }
 
-IMPORT_STRINGS: list[str] = []
+#: Settings that name a class, given as a dotted path (or the class itself)
+#: and read as the class.
+IMPORT_STRINGS = [
+    "DEFAULT_JOB_RUNNER_CLASS",
+]
+
+#: The old names of renamed settings, each with its name now.
+RENAMED_SETTINGS = {
+    "JOB_RUNNER": "DEFAULT_JOB_RUNNER_CLASS",
+}
+
+
+def with_current_names(user_settings):
+    """``user_settings``, with each value set under an old name moved to its new one.
+
+    A value set under the new name wins over one set under the old.
+    """
+    if not isinstance(user_settings, dict):
+        return user_settings
+    current = {key: value for key, value in user_settings.items() if key not in RENAMED_SETTINGS}
+    for old, new in RENAMED_SETTINGS.items():
+        if old in user_settings:
+            current.setdefault(new, user_settings[old])
+    return current
 
 
 class _FromSettings:
@@ -127,12 +162,12 @@ def get_view_option(view: Any, name: str, setting: str, default: Any = FROM_SETT
 
 
 class BulkAPISettings(APISettings):
-    """DRF's ``APISettings``, reading ``REST_FRAMEWORK_BULK``."""
+    """DRF's ``APISettings``, reading ``REST_FRAMEWORK_BULK`` (with renamed settings' old names)."""
 
     @property
     def user_settings(self):
         if not hasattr(self, "_user_settings"):
-            self._user_settings = getattr(settings, "REST_FRAMEWORK_BULK", {})
+            self._user_settings = with_current_names(getattr(settings, "REST_FRAMEWORK_BULK", {}))
         return self._user_settings
 
 

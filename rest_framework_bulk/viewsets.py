@@ -85,10 +85,16 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     csv_null_value: str | None = None
     #: Writes with more items than this become a job; ``None``: ``ASYNC_THRESHOLD``.
     bulk_async_threshold: int | None = None
+    #: Items a job runs and checkpoints at a time; ``None``: ``JOB_BATCH_SIZE``.
+    bulk_job_batch_size: int | None = None
 
     def get_csv_max_file_size(self) -> int:
         """The largest CSV body or upload accepted, in bytes: ``csv_max_file_size``, else ``CSV_MAX_FILE_SIZE``."""
         return self.csv_max_file_size or api_settings.CSV_MAX_FILE_SIZE
+
+    def get_bulk_job_batch_size(self) -> int:
+        """Items a job of this view runs and checkpoints at a time: ``bulk_job_batch_size``, else ``JOB_BATCH_SIZE``."""
+        return self.bulk_job_batch_size or api_settings.JOB_BATCH_SIZE
 
     def get_csv_null_value(self) -> str:
         """The CSV cell text that means null, read and written: ``csv_null_value``, else ``CSV_NULL_VALUE``."""

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from django.core import checks
 from django.test import override_settings
 
-from rest_framework_bulk.checks import check_settings
+import rest_framework_bulk.checks
+import rest_framework_bulk.jobs.checks
+from rest_framework_bulk.checks import check_renamed_settings, check_settings
+from rest_framework_bulk.jobs.runners import BaseRunner, EmbeddedRunner
 from rest_framework_bulk.settings import api_settings
+
+SETTINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "ref" / "settings.rst"
 
 
 def ids(errors):
@@ -43,6 +51,61 @@ def test_override_settings_takes_effect():
     with override_settings(REST_FRAMEWORK_BULK={"MAX_ITEMS": 3}):
         assert api_settings.MAX_ITEMS == 3
     assert api_settings.MAX_ITEMS == 10_000
+
+
+def test_a_class_setting_reads_as_the_class():
+    assert api_settings.DEFAULT_JOB_RUNNER_CLASS is EmbeddedRunner
+    with override_settings(REST_FRAMEWORK_BULK={"DEFAULT_JOB_RUNNER_CLASS": BaseRunner}):
+        assert api_settings.DEFAULT_JOB_RUNNER_CLASS is BaseRunner
+
+
+def test_a_renamed_setting_still_works_and_is_reported():
+    old = {"JOB_RUNNER": "rest_framework_bulk.jobs.runners.BaseRunner"}
+    with override_settings(REST_FRAMEWORK_BULK=old):
+        assert api_settings.DEFAULT_JOB_RUNNER_CLASS is BaseRunner
+        assert check_settings() == []
+        warnings = check_renamed_settings()
+    assert ids(warnings) == ["rest_framework_bulk.W001"]
+    assert warnings[0].level == checks.WARNING
+    assert "'DEFAULT_JOB_RUNNER_CLASS'" in warnings[0].msg
+    assert "Rename 'JOB_RUNNER' to 'DEFAULT_JOB_RUNNER_CLASS'" in warnings[0].hint
+
+
+def test_the_new_name_wins_over_the_old():
+    both = {
+        "JOB_RUNNER": "rest_framework_bulk.jobs.runners.BaseRunner",
+        "DEFAULT_JOB_RUNNER_CLASS": "rest_framework_bulk.jobs.runners.EmbeddedRunner",
+    }
+    with override_settings(REST_FRAMEWORK_BULK=both):
+        assert api_settings.DEFAULT_JOB_RUNNER_CLASS is EmbeddedRunner
+        warnings = check_renamed_settings()
+    assert ids(warnings) == ["rest_framework_bulk.W001"]
+    assert "ignored" in warnings[0].msg
+    assert warnings[0].hint == "Remove 'JOB_RUNNER'."
+
+
+def test_new_names_are_not_reported():
+    new = {"DEFAULT_JOB_RUNNER_CLASS": "rest_framework_bulk.jobs.runners.BaseRunner"}
+    with override_settings(REST_FRAMEWORK_BULK=new):
+        assert check_renamed_settings() == []
+    assert check_renamed_settings() == []
+
+
+def check_ids(module) -> set[str]:
+    return set(
+        re.findall(r'id="(rest_framework_bulk\.[EW]\d{3})"', Path(module.__file__).read_text())
+    )
+
+
+def test_check_ids_are_unique_numbered_in_order_and_documented():
+    core, jobs = check_ids(rest_framework_bulk.checks), check_ids(rest_framework_bulk.jobs.checks)
+    assert not core & jobs
+    assert all(name[-3] == "0" for name in core) and all(name[-3] == "1" for name in jobs)
+    for group in ("E0", "W0", "E1", "W1"):
+        numbers = sorted(int(name[-2:]) for name in core | jobs if name[-4:-2] == group)
+        assert numbers == list(range(1, len(numbers) + 1)), group
+    listed = re.findall(r"\* - ``(rest_framework_bulk\.[EW]\d{3})``", SETTINGS_DOC.read_text())
+    assert sorted(listed) == sorted(core | jobs)
 
 
 def test_import_does_not_swallow_errors():

@@ -5,14 +5,14 @@ The only module of the package that imports Celery; install the extra
 (``pip install drf-bulk[celery]``) and select the runner::
 
     REST_FRAMEWORK_BULK = {
-        "JOB_RUNNER": "rest_framework_bulk.jobs.celery.CeleryRunner",
+        "DEFAULT_JOB_RUNNER_CLASS": "rest_framework_bulk.jobs.celery.CeleryRunner",
     }
 
 Celery's ``app.autodiscover_tasks()`` finds the tasks (through
 ``rest_framework_bulk.jobs.tasks``). A message carries the job's id only.
 The task acknowledges its message late and rejects it when its worker dies,
 so the broker delivers it again; the job then resumes from its checkpoint
-(see :mod:`rest_framework_bulk.jobs.execution`). Schedule the two
+(see :mod:`rest_framework_bulk.jobs.running`). Schedule the two
 housekeeping tasks with Celery beat::
 
     CELERY_BEAT_SCHEDULE = {
@@ -35,10 +35,10 @@ if importlib.util.find_spec("celery") is None:  # pragma: no cover
 from celery import shared_task  # noqa: E402
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
-from .conf import job_setting  # noqa: E402
-from .execution import BUSY, run_job  # noqa: E402
+from ..settings import api_settings  # noqa: E402
 from .purge import purge_expired  # noqa: E402
 from .runners import BaseRunner  # noqa: E402
+from .running import BUSY, run_job  # noqa: E402
 
 #: Redeliveries of a job held by a live worker, and retries after a database
 #: error, before the task gives up (the job itself is not lost: the
@@ -59,12 +59,12 @@ def run_bulk_job(self, job_id: str) -> str:
     try:
         outcome = run_job(job_id)
     except (OperationalError, InterfaceError) as exc:
-        raise self.retry(exc=exc, countdown=job_setting("JOB_HEARTBEAT_INTERVAL")) from exc
+        raise self.retry(exc=exc, countdown=api_settings.JOB_HEARTBEAT_INTERVAL) from exc
     if outcome == BUSY:
         # Another worker holds the job. If that worker died (this message was
         # redelivered because of it), the job is claimable once its heartbeat
         # is stale.
-        raise self.retry(countdown=job_setting("JOB_STALE_AFTER"))
+        raise self.retry(countdown=api_settings.JOB_STALE_AFTER)
     return outcome
 
 
@@ -86,8 +86,16 @@ class CeleryRunner(BaseRunner):
     task = run_bulk_job
 
     def get_task_options(self, job_id) -> dict:
-        """Options for ``apply_async()``; override to choose a queue, say."""
+        """The keyword arguments of ``apply_async()`` for the job ``job_id``; none by default.
+
+        You may override this to send jobs to a queue of their own::
+
+            class BulkQueueRunner(CeleryRunner):
+                def get_task_options(self, job_id):
+                    return {"queue": "bulk"}
+        """
         return {}
 
     def enqueue(self, job_id) -> None:
+        """Send a ``run_bulk_job`` message carrying the job's id, and nothing else."""
         self.task.apply_async(args=(str(job_id),), **self.get_task_options(job_id))

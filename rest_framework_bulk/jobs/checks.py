@@ -1,4 +1,9 @@
-"""System checks for the job settings."""
+"""System checks for the job settings.
+
+Their ids are ``rest_framework_bulk.E1xx`` (and ``W1xx``), numbered in order
+with no gaps; the checks of the package's other settings are in
+:mod:`rest_framework_bulk.checks`. docs/ref/settings.rst lists every id.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,24 @@ from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from .conf import job_setting
+from ..settings import DEFAULTS, api_settings
 
 CELERY_RUNNER = "rest_framework_bulk.jobs.celery.CeleryRunner"
 
 
 @checks.register()
 def check_job_runner(app_configs=None, **kwargs):
-    path = job_setting("JOB_RUNNER")
+    # The dotted path as set: importing the class is what is being checked.
+    path = api_settings.user_settings.get(
+        "DEFAULT_JOB_RUNNER_CLASS", DEFAULTS["DEFAULT_JOB_RUNNER_CLASS"]
+    )
+    if not isinstance(path, str):
+        return []  # the class itself
     if path == CELERY_RUNNER and importlib.util.find_spec("celery") is None:
         return [
             checks.Error(
-                "REST_FRAMEWORK_BULK['JOB_RUNNER'] is the Celery runner, but Celery is not installed.",
+                "REST_FRAMEWORK_BULK['DEFAULT_JOB_RUNNER_CLASS'] is the Celery runner, but Celery "
+                "is not installed.",
                 hint="Install it with `pip install drf-bulk[celery]`, or use the embedded runner.",
                 id="rest_framework_bulk.E101",
             )
@@ -29,7 +40,7 @@ def check_job_runner(app_configs=None, **kwargs):
     except ImportError as exc:
         return [
             checks.Error(
-                f"REST_FRAMEWORK_BULK['JOB_RUNNER'] cannot be imported: {exc}.",
+                f"REST_FRAMEWORK_BULK['DEFAULT_JOB_RUNNER_CLASS'] cannot be imported: {exc}.",
                 hint="Give the dotted path of a `BaseRunner` subclass, such as "
                 "'rest_framework_bulk.jobs.runners.EmbeddedRunner'.",
                 id="rest_framework_bulk.E102",
@@ -41,7 +52,7 @@ def check_job_runner(app_configs=None, **kwargs):
 @checks.register()
 def check_job_settings(app_configs=None, **kwargs):
     errors = []
-    storage = job_setting("JOB_STORAGE")
+    storage = api_settings.JOB_STORAGE
     if storage not in settings.STORAGES:
         errors.append(
             checks.Error(
@@ -50,8 +61,8 @@ def check_job_settings(app_configs=None, **kwargs):
                 id="rest_framework_bulk.E103",
             )
         )
-    interval = job_setting("JOB_HEARTBEAT_INTERVAL")
-    stale_after = job_setting("JOB_STALE_AFTER")
+    interval = api_settings.JOB_HEARTBEAT_INTERVAL
+    stale_after = api_settings.JOB_STALE_AFTER
     numbers = all(
         isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
         for value in (interval, stale_after)
@@ -66,7 +77,7 @@ def check_job_settings(app_configs=None, **kwargs):
                 id="rest_framework_bulk.E104",
             )
         )
-    workers = job_setting("JOB_WORKERS")
+    workers = api_settings.JOB_WORKERS
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         errors.append(
             checks.Error(
@@ -75,7 +86,7 @@ def check_job_settings(app_configs=None, **kwargs):
                 id="rest_framework_bulk.E105",
             )
         )
-    callback = job_setting("JOB_FINISHED_CALLBACK")
+    callback = api_settings.JOB_FINISHED_CALLBACK
     if callback is not None and not is_callback(callback):
         errors.append(
             checks.Error(

@@ -28,16 +28,15 @@ database, so an interrupted export simply starts over; handling
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext
 
 from ..operations import read_by_lookup
+from ..settings import api_settings
 from ..targets import convert, display, get_lookup_field, get_model_field
 from . import files
-from .conf import job_setting
+from .ending import end_export
 from .models import BulkJob
 from .results import FAILED, KINDS, SUCCESSFUL, ResultWriter, Tally
 
@@ -73,7 +72,12 @@ def lookup_field(view) -> str:
 
 
 class Export:
-    """Runs one export job for an ``Execution`` (which holds its lease)."""
+    """Runs one export job for an ``Execution`` (which holds its lease).
+
+    Progress is written through the execution, which raises ``LeaseLost``
+    once another worker has taken the job over; the end is written through
+    the execution's ``mine`` (the job's row, filtered on the lease).
+    """
 
     def __init__(self, execution, view):
         self.execution = execution
@@ -85,7 +89,8 @@ class Export:
         #: Ids already exported, to show an id asked twice once (ids are few: they came in a URL).
         self.seen: set | None = None if is_filtered(self.job) else set()
 
-    def run(self) -> None:
+    def run(self) -> bool:
+        """Export the objects and end the job; returns whether the lease held to the end."""
         job = self.job
         if is_filtered(job):
             field = "pk"
@@ -119,7 +124,7 @@ class Export:
         finally:
             for writer in writers.values():
                 writer.buffer.close()
-        self.finish(written)
+        return end_export(job, self.execution.mine, self.tally, written, self.not_found)
 
     def list_matches(self) -> Iterator:
         """Write the primary keys of every match to a file; returns them, read back."""
@@ -181,38 +186,13 @@ class Export:
         writer.add(index, {field: shown}, {"lookup": shown, "code": "not_found", "detail": message})
         tally = self.tally
         tally.error_count += 1
-        if len(tally.errors) < job_setting("JOB_MAX_ERRORS"):
+        if len(tally.errors) < api_settings.JOB_MAX_ERRORS:
             tally.errors.append(
                 {"index": index, "code": "not_found", "error": message, "data": {field: shown}}
             )
         else:
             tally.truncated = True
-        if len(self.not_found) < job_setting("JOB_MAX_IDS"):
+        if len(self.not_found) < api_settings.JOB_MAX_IDS:
             self.not_found.append(shown)
         else:
             tally.truncated = True
-
-    def finish(self, written: dict) -> None:
-        from .execution import LeaseLost, end_message
-
-        counts = {kind: entry["count"] for kind, entry in written.items()}
-        self.tally.id_counts["not_found"] = self.tally.error_count
-        now = timezone.now()
-        state = BulkJob.State.SUCCESS
-        updated = self.execution.mine.update(
-            state=state,
-            phase="",
-            message=end_message(state, self.tally.total, counts, None),
-            total=self.tally.total,
-            result=self.tally.as_dict(not_found=self.not_found, unprocessed_count=0),
-            files=written,
-            processed=counts[SUCCESSFUL] + counts[FAILED],
-            succeeded=counts[SUCCESSFUL],
-            failed=counts[FAILED],
-            lease=None,
-            finished_at=now,
-            heartbeat_at=now,
-            expires_at=now + timedelta(seconds=job_setting("JOB_RETENTION")),
-        )
-        if not updated:
-            raise LeaseLost

@@ -35,7 +35,7 @@ from django.core.files.storage import Storage, storages
 from rest_framework.utils.encoders import JSONEncoder
 
 from ..parsers import CSVRow, CSVRows
-from .conf import job_setting
+from ..settings import api_settings
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
@@ -65,11 +65,11 @@ class UnstorableItems(Exception):
 
 
 def get_storage() -> Storage:
-    return storages[job_setting("JOB_STORAGE")]
+    return storages[api_settings.JOB_STORAGE]
 
 
 def job_path(job_id, *names: str) -> str:
-    prefix = job_setting("JOB_STORAGE_PREFIX").strip("/")
+    prefix = api_settings.JOB_STORAGE_PREFIX.strip("/")
     return posixpath.join(prefix, str(job_id), *names)
 
 

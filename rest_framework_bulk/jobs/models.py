@@ -20,11 +20,12 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .conf import job_setting
+from ..settings import api_settings
+from .files import delete_files
 
 
 def default_expiry():
-    return timezone.now() + timedelta(seconds=job_setting("JOB_RETENTION"))
+    return timezone.now() + timedelta(seconds=api_settings.JOB_RETENTION)
 
 
 class BulkJobQuerySet(models.QuerySet):
@@ -42,7 +43,7 @@ class BulkJobQuerySet(models.QuerySet):
     def claimable(self, now=None) -> BulkJobQuerySet:
         """Jobs a worker may take: waiting ones, and running ones whose worker went silent."""
         now = now or timezone.now()
-        stale = now - timedelta(seconds=job_setting("JOB_STALE_AFTER"))
+        stale = now - timedelta(seconds=api_settings.JOB_STALE_AFTER)
         return self.filter(
             models.Q(state=BulkJob.State.PENDING)
             | models.Q(state=BulkJob.State.PROGRESS, heartbeat_at__lt=stale)
@@ -55,7 +56,7 @@ class BulkJobQuerySet(models.QuerySet):
         is given (the broker was down when it was submitted, say).
         """
         now = now or timezone.now()
-        stale = now - timedelta(seconds=job_setting("JOB_STALE_AFTER"))
+        stale = now - timedelta(seconds=api_settings.JOB_STALE_AFTER)
         return self.claimable(now).filter(
             models.Q(state=BulkJob.State.PROGRESS) | models.Q(created_at__lt=stale)
         )
@@ -202,6 +203,4 @@ class BulkJob(models.Model):
 @receiver(post_delete, sender=BulkJob, dispatch_uid="rest_framework_bulk_jobs_delete_files")
 def delete_job_files(sender, instance: BulkJob, using, **kwargs):
     """Remove a deleted job's input and result files, once the delete is committed."""
-    from .files import delete_files
-
     transaction.on_commit(partial(delete_files, instance.pk), using=using)

@@ -58,7 +58,6 @@ from ..csv import format_csv_cell
 from ..results import ItemResult, describe, line_of, summary_error
 from ..settings import api_settings
 from . import files
-from .conf import job_setting
 
 SUCCESSFUL = "successful"
 FAILED = "failed"
@@ -137,8 +136,8 @@ class Tally:
         return self.success_count + self.error_count
 
     def add(self, records: Iterable[dict], items: Sequence, start: int) -> None:
-        max_errors = job_setting("JOB_MAX_ERRORS")
-        max_ids = job_setting("JOB_MAX_IDS")
+        max_errors = api_settings.JOB_MAX_ERRORS
+        max_ids = api_settings.JOB_MAX_IDS
         for record in records:
             if "code" in record:
                 self.error_count += 1

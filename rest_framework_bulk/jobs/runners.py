@@ -1,7 +1,7 @@
 """
 Job runners: what starts a job once it is submitted.
 
-The runner is chosen by ``REST_FRAMEWORK_BULK["JOB_RUNNER"]``:
+The runner is chosen by ``REST_FRAMEWORK_BULK["DEFAULT_JOB_RUNNER_CLASS"]``:
 
 ``EmbeddedRunner`` (the default)
     Needs no broker. Jobs wait in the database; worker threads pick them up.
@@ -14,7 +14,15 @@ The runner is chosen by ``REST_FRAMEWORK_BULK["JOB_RUNNER"]``:
 ``rest_framework_bulk.jobs.celery.CeleryRunner``
     Sends the job's id (only the id) to a Celery task.
 
-A runner of your own subclasses ``BaseRunner`` and implements ``enqueue()``.
+A runner of your own subclasses ``BaseRunner`` and implements ``enqueue()``;
+its task or thread runs the job with ``rest_framework_bulk.jobs.running.run_job()``::
+
+    class MyQueueRunner(BaseRunner):
+        def enqueue(self, job_id):
+            my_queue.put("bulk-job", str(job_id))
+
+    # and, where the queue is consumed:
+    run_job(job_id)
 """
 
 from __future__ import annotations
@@ -25,30 +33,48 @@ import threading
 import uuid
 
 from django.db import DatabaseError, close_old_connections, connections
-from django.utils.module_loading import import_string
 
-from .conf import job_setting
-from .execution import execute
+from ..settings import api_settings
 from .leases import claim_next
 from .models import BulkJob
+from .running import execute
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
 
 class BaseRunner:
-    """Starts submitted jobs."""
+    """Starts submitted jobs.
+
+    ``DEFAULT_JOB_RUNNER_CLASS`` names the subclass in use; an instance is
+    made each time one is needed (``get_runner()``), so keep any state that
+    must last on the class or elsewhere.
+    """
 
     def enqueue(self, job_id) -> None:
-        """Arrange for the job ``job_id`` to run. Called once its row is committed."""
+        """Arrange for the job ``job_id`` to run.
+
+        Called once the job's row is committed (never for a job that was
+        rolled back), and again by ``recover()`` for a job that looks lost,
+        so a job may be enqueued more than once; only one worker at a time
+        can claim it. You must override this: send the id (the input is in
+        storage) to wherever your workers call ``run_job(job_id)``.
+        """
         raise NotImplementedError("`enqueue()` must be implemented.")
 
     def ensure_started(self) -> None:
-        """Make sure this process can run jobs, if the runner works in-process."""
+        """Make sure this process can run jobs, if the runner works in-process.
+
+        Called when a waiting or running job's status is shown, so that a job
+        left behind by a restarted process is picked up. Does nothing by
+        default; you may override this if your runner starts workers lazily.
+        """
 
     def recover(self) -> int:
         """Enqueue again the jobs whose worker died or whose message was lost.
 
-        Returns how many there were. Cheap enough to call from a periodic task.
+        Returns how many there were. Cheap enough to call from a periodic
+        task (the Celery runner's ``recover_bulk_jobs``). You may override
+        this if your queue knows better which jobs it still holds.
         """
         count = 0
         for job_id in BulkJob.objects.lost().values_list("pk", flat=True):
@@ -61,22 +87,24 @@ class EmbeddedRunner(BaseRunner):
     """Runs jobs on worker threads in the web process (or ``run_bulk_jobs``)."""
 
     def enqueue(self, job_id) -> None:
+        """Wake this process's worker threads, starting them if need be."""
         pool = get_pool()
         if pool is not None:
             pool.wake()
 
     def ensure_started(self) -> None:
+        """Start this process's worker threads, unless ``JOB_WORKERS`` is 0."""
         get_pool()
 
     def recover(self) -> int:
-        # The workers take over abandoned jobs themselves; wake them.
+        """Wake the worker threads, which take over abandoned jobs themselves; returns 0."""
         self.enqueue(None)
         return 0
 
 
 def get_runner() -> BaseRunner:
-    """An instance of the ``JOB_RUNNER`` class."""
-    return import_string(job_setting("JOB_RUNNER"))()
+    """An instance of the ``DEFAULT_JOB_RUNNER_CLASS`` runner."""
+    return api_settings.DEFAULT_JOB_RUNNER_CLASS()
 
 
 # Worker threads ----------------------------------------------------------------
@@ -118,7 +146,7 @@ class WorkerPool:
         try:
             while not self.stopping.is_set():
                 if not self.run_one():
-                    if self.wakeup.wait(job_setting("JOB_HEARTBEAT_INTERVAL")):
+                    if self.wakeup.wait(api_settings.JOB_HEARTBEAT_INTERVAL):
                         self.wakeup.clear()
         finally:
             connections.close_all()
@@ -151,7 +179,7 @@ _pool_lock = threading.Lock()
 def get_pool() -> WorkerPool | None:
     """This process's worker threads, started on first use (none if ``JOB_WORKERS`` is 0)."""
     global _pool
-    size = job_setting("JOB_WORKERS")
+    size = api_settings.JOB_WORKERS
     if not size:
         return None
     with _pool_lock:

@@ -6,7 +6,7 @@ from django.utils.translation import gettext, ngettext
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from .conf import job_setting
+from ..settings import api_settings
 from .models import BulkJob
 from .results import ID_LISTS, KINDS, SUCCESSFUL
 
@@ -66,7 +66,7 @@ class BulkJobSerializer(serializers.ModelSerializer):
         if job.result is None:
             return None
         result = dict(job.result)
-        limit = job_setting("JOB_STATUS_MAX_IDS")
+        limit = api_settings.JOB_STATUS_MAX_IDS
         # The stored lists may be cut already (`JOB_MAX_IDS`): the counts are the truth.
         counts = dict(result.get("id_counts") or {})
         urls = {}

@@ -37,7 +37,7 @@ from django.dispatch import Signal
 from django.utils.module_loading import import_string
 from rest_framework.renderers import JSONRenderer
 
-from .conf import job_setting
+from ..settings import api_settings
 from .models import BulkJob
 from .serializers import BulkJobSerializer
 
@@ -71,7 +71,7 @@ def send_job_finished(job_id) -> None:
 
 def notify_callback(job: BulkJob) -> None:
     """Call or POST to ``JOB_FINISHED_CALLBACK``; a failure is logged, never raised."""
-    callback = job_setting("JOB_FINISHED_CALLBACK")
+    callback = api_settings.JOB_FINISHED_CALLBACK
     if not callback:
         return
     try:

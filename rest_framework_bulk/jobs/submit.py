@@ -43,9 +43,8 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from ..exceptions import BulkError, ItemError
 from ..operations import ACTIONS
-from ..settings import api_settings
+from ..settings import api_settings, get_view_option
 from . import files
-from .conf import job_setting
 from .context import describe_view
 from .export import export_options, is_filtered
 from .models import BulkJob
@@ -107,6 +106,13 @@ def submit_job(
 
     A job belongs to the user who submits it: anonymous requests get
     401/403 (``not_authenticated``).
+
+    Call this from a bulk view's action when you want a job on your own
+    terms (a view that always imports in the background, say), and answer
+    with ``accepted_response()``. The worker rebuilds the view for the job's
+    owner from its dotted class path and ``as_view()`` arguments (see
+    :mod:`rest_framework_bulk.jobs.context`), so define the view at module
+    level and give it only JSON-serializable ``initkwargs``.
     """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -208,14 +214,16 @@ def is_storable(value: Any) -> bool:
 
 
 def get_csv_null_value(view) -> str:
-    if hasattr(view, "get_csv_null_value"):
-        return view.get_csv_null_value()
-    return getattr(view, "csv_null_value", None) or api_settings.CSV_NULL_VALUE
+    """The view's ``get_csv_null_value()``, else ``CSV_NULL_VALUE``."""
+    return get_view_option(view, "csv_null_value", "CSV_NULL_VALUE") or api_settings.CSV_NULL_VALUE
 
 
 def get_job_batch_size(view) -> int:
-    """The view's ``bulk_job_batch_size``, or ``JOB_BATCH_SIZE``."""
-    return getattr(view, "bulk_job_batch_size", None) or job_setting("JOB_BATCH_SIZE")
+    """The view's ``get_bulk_job_batch_size()``, else ``JOB_BATCH_SIZE``."""
+    return (
+        get_view_option(view, "bulk_job_batch_size", "JOB_BATCH_SIZE")
+        or api_settings.JOB_BATCH_SIZE
+    )
 
 
 def get_status_url(job: BulkJob, request) -> str:
@@ -229,7 +237,12 @@ def get_status_url(job: BulkJob, request) -> str:
 
 
 def accepted_response(job: BulkJob, request, headers: dict | None = None) -> Response:
-    """``202 Accepted`` for a submitted job, pointing at its status (RFC 9110 §15.3.3)."""
+    """``202 Accepted`` for a submitted job, pointing at its status (RFC 9110 §15.3.3).
+
+    The body has ``message``, ``task_id``, ``total_items`` and ``status_url``,
+    which ``Location`` repeats; ``headers`` are added (a ``Preference-Applied``,
+    say). Return it from the view that called ``submit_job()``.
+    """
     status_url = get_status_url(job, request)
     operation = job.get_operation_display().lower()
     if job.operation == BulkJob.Operation.RETRIEVE and is_filtered(job):

@@ -41,8 +41,8 @@ from ..browsable import BulkBrowsableAPIMixin
 from ..exceptions import RequestError
 from ..mixins import BulkErrorsMixin
 from ..renderers import CSVRenderer
-from .conf import job_setting
-from .execution import cancel_job
+from ..settings import api_settings
+from .ending import cancel_job
 from .files import get_storage
 from .models import BulkJob
 from .results import KINDS
@@ -65,7 +65,16 @@ class BulkJobViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Follow, cancel and delete your bulk jobs, and download their results."""
+    """Follow, cancel and delete your bulk jobs, and download their results.
+
+    ``rest_framework_bulk.urls`` routes it. To change who sees what, or how
+    a job is shown, subclass it and route your subclass at
+    ``bulk-operations/`` instead, keeping the URL names (``bulk-job-status``
+    is how a submitted job points at its status)::
+
+        class JobViewSet(BulkJobViewSet):
+            permission_classes = [IsAuthenticated, IsInImportersGroup]
+    """
 
     serializer_class = BulkJobSerializer
     permission_classes = [IsAuthenticated]
@@ -82,6 +91,12 @@ class BulkJobViewSet(
     }
 
     def get_queryset(self):
+        """The jobs the user may see: their own, or every job for staff.
+
+        On the list, ``?state=`` keeps the jobs in that state. You may
+        override this to show a group's jobs to each of its members, say;
+        a job left out is answered 404, as if it did not exist.
+        """
         queryset = BulkJob.objects.visible_to(self.request.user)
         state = self.request.query_params.get("state") if self.action == "list" else None
         if state:
@@ -89,17 +104,23 @@ class BulkJobViewSet(
         return queryset.order_by("-created_at")
 
     def get_serializer_class(self):
+        """``BulkJobListSerializer`` on the list (no result), else ``serializer_class``."""
         if self.action == "list":
             return BulkJobListSerializer
         return super().get_serializer_class()
 
     def get_retry_after(self, job: BulkJob) -> int | None:
-        """Seconds a client should wait before asking again, while the job is not done."""
+        """The ``Retry-After`` of a waiting or running job, in seconds; ``None`` once it ended.
+
+        ``JOB_HEARTBEAT_INTERVAL`` by default (the job's progress changes no
+        more often); you may override this to have clients poll less often.
+        """
         if job.is_running:
-            return max(1, math.ceil(job_setting("JOB_HEARTBEAT_INTERVAL")))
+            return max(1, math.ceil(api_settings.JOB_HEARTBEAT_INTERVAL))
         return None
 
     def get_job_response(self, job: BulkJob, status_code: int = status.HTTP_200_OK) -> Response:
+        """The job's representation, with ``Retry-After`` while it waits or runs."""
         if job.is_running:
             # A job left waiting by a restarted process is picked up when
             # its owner looks at it (the embedded runner starts its threads).
@@ -110,10 +131,12 @@ class BulkJobViewSet(
         return Response(serializer.data, status=status_code, headers=headers)
 
     def fail(self, key: str, code: str, status_code: int = status.HTTP_409_CONFLICT, **values):
+        """Answer the client error ``default_error_messages[key]``, with ``code``."""
         message = self.default_error_messages[key]
         raise RequestError(message % values if values else message, code, status_code)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        """Render an error as JSON, whatever format the client asked for."""
         response = super().finalize_response(request, response, *args, **kwargs)
         if isinstance(response, Response) and response.status_code >= 400:
             # An error is JSON even where a result file was asked for as CSV.
@@ -122,6 +145,7 @@ class BulkJobViewSet(
         return response
 
     def retrieve(self, request, *args, **kwargs):
+        """The job's state, progress and, once it has finished, its result."""
         return self.get_job_response(self.get_object())
 
     @action(detail=True, methods=["get"], url_path="status", url_name="status")
@@ -148,6 +172,11 @@ class BulkJobViewSet(
         )
 
     def perform_destroy(self, instance: BulkJob):
+        """Delete a job that has ended, and its files; a waiting or running one is a 409.
+
+        You may override this to keep a record of deleted jobs, say; call
+        ``super()`` to keep the 409.
+        """
         if instance.is_running:
             self.fail("running", "job_running")
         instance.delete()

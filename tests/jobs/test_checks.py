@@ -5,6 +5,7 @@ import importlib.util
 import pytest
 
 from rest_framework_bulk.jobs.checks import check_job_runner, check_job_settings
+from rest_framework_bulk.jobs.runners import EmbeddedRunner
 
 
 def test_default_runner_is_fine():
@@ -15,6 +16,21 @@ def test_runner_that_cannot_be_imported(settings):
     settings.REST_FRAMEWORK_BULK = {"JOB_RUNNER": "nowhere.Runner"}
 
     assert [error.id for error in check_job_runner()] == ["rest_framework_bulk.E102"]
+
+
+def test_runner_under_its_new_name_that_cannot_be_imported(settings):
+    settings.REST_FRAMEWORK_BULK = {"DEFAULT_JOB_RUNNER_CLASS": "nowhere.Runner"}
+
+    errors = check_job_runner()
+
+    assert [error.id for error in errors] == ["rest_framework_bulk.E102"]
+    assert "'DEFAULT_JOB_RUNNER_CLASS'" in errors[0].msg
+
+
+def test_runner_given_as_a_class(settings):
+    settings.REST_FRAMEWORK_BULK = {"DEFAULT_JOB_RUNNER_CLASS": EmbeddedRunner}
+
+    assert check_job_runner() == []
 
 
 def test_celery_runner_without_celery(settings, monkeypatch):

@@ -13,12 +13,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from rest_framework.test import APIRequestFactory, force_authenticate
 
-from rest_framework_bulk.jobs.conf import job_setting
-from rest_framework_bulk.jobs.execution import run_job
 from rest_framework_bulk.jobs.files import get_storage
 from rest_framework_bulk.jobs.models import BulkJob
+from rest_framework_bulk.jobs.running import run_job
 from rest_framework_bulk.jobs.submit import submit_job
 from rest_framework_bulk.parsers import CSVRows
+from rest_framework_bulk.settings import api_settings
 from tests.models import SimpleModel
 from tests.views import SimpleBulkAPIView
 
@@ -393,7 +393,7 @@ def test_a_job_whose_input_is_gone_fails_at_once(runner, api):
     assert body["counts"]["unprocessed"] == 25
     assert SimpleModel.objects.count() == 0
     # Not taken up again by the next worker: the first attempt was the last.
-    time.sleep(job_setting("JOB_STALE_AFTER") + 0.5)
+    time.sleep(api_settings.JOB_STALE_AFTER + 0.5)
     job.refresh_from_db()
     assert (job.state, job.attempts, job.lease) == ("FAILURE", 1, None)
     response = api.get(f"/bulk-operations/{job.pk}/results/unprocessed/?format=csv")

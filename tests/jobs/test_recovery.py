@@ -13,13 +13,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from rest_framework_bulk.jobs import execution
-from rest_framework_bulk.jobs.execution import Execution, LeaseLost
+from rest_framework_bulk.jobs import running as execution
 from rest_framework_bulk.jobs.files import get_storage
 from rest_framework_bulk.jobs.leases import claim
 from rest_framework_bulk.jobs.models import BulkJob
 from rest_framework_bulk.jobs.results import Tally
 from rest_framework_bulk.jobs.runners import BaseRunner
+from rest_framework_bulk.jobs.running import Execution, LeaseLost
 from tests.models import SimpleModel
 
 from .support import wait_until
@@ -192,7 +192,7 @@ def test_a_stopping_worker_puts_its_job_back(no_workers, api):
 
     Execution.save_checkpoint = stop_after_first_batch
     try:
-        assert execution.run_job(job.pk, stop=stop) == execution.DONE
+        assert execution.run_job(job.pk, stop=stop) == execution.RAN
     finally:
         Execution.save_checkpoint = original
 

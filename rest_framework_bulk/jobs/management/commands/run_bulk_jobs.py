@@ -8,10 +8,10 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...conf import job_setting
-from ...execution import execute
+from ....settings import api_settings
 from ...leases import claim_next
 from ...runners import WorkerPool
+from ...running import execute
 
 
 class Command(BaseCommand):
@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 count += 1
             self.stdout.write(f"Ran {count} bulk job(s).")
             return
-        size = workers if workers is not None else max(1, job_setting("JOB_WORKERS"))
+        size = workers if workers is not None else max(1, api_settings.JOB_WORKERS)
         if size < 1:
             raise CommandError("--workers must be at least 1.")
         stopped = threading.Event()

@@ -1,5 +1,7 @@
 """
 Running a job: claim it, rebuild its view, feed the engine batch by batch.
+How a job ends, once it has run or stopped, is in
+:mod:`rest_framework_bulk.jobs.ending`.
 
 Claiming
     A worker claims a job with a lease; every write of the worker is
@@ -74,8 +76,6 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack
-from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -89,22 +89,20 @@ from django.db import (
     router,
     transaction,
 )
-from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from rest_framework.exceptions import APIException
 
 from ..exceptions import BulkError, ItemError, TransactionConflict
 from ..operations import BulkOperation
-from . import files
-from .conf import job_setting
+from ..settings import api_settings
+from . import ending, files
 from .context import build_view
 from .duplicates import DuplicateLookups
 from .export import Export
 from .leases import Heartbeat, claim, jobs_db
 from .models import BulkJob
-from .results import Tally, error_records, outcome_records, storable, write_results
-from .signals import send_job_finished
+from .results import Tally, error_records, outcome_records
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
@@ -118,8 +116,10 @@ INPUT_MISSING = gettext_lazy(
     "The job's stored input is missing, so it cannot run; nothing was written by this attempt."
 )
 
-#: What ``run_job()`` did.
-DONE = "done"
+#: What ``run_job()`` did. ``RAN``: it ran the job, to its end or until it
+#: stopped; ``BUSY``: another live worker holds the job; ``GONE``: there was no
+#: job to run (deleted, or ended already).
+RAN = "done"
 BUSY = "busy"
 GONE = "gone"
 
@@ -137,21 +137,30 @@ class LeaseLost(Exception):
 
 
 def run_job(job_id, *, stop: threading.Event | None = None) -> str:
-    """Claim and run the job ``job_id``.
+    """Claim and run the job ``job_id``, in this thread, until it ends or stops.
 
-    Returns ``DONE``; ``BUSY`` if another live worker holds it (try later);
-    ``GONE`` if it no longer exists or has finished.
+    Returns ``RAN``; ``BUSY`` if another live worker holds it (try later);
+    ``GONE`` if it no longer exists or has finished. ``stop``, once set,
+    makes the worker give the job back after its current batch.
+
+    A runner of your own calls this from its task or thread (the Celery
+    runner's ``run_bulk_job`` task does); a job may be handed to it more
+    than once, since only one worker at a time can claim it.
     """
     lease = uuid.uuid4()
     if not claim(job_id, lease):
         state = BulkJob.objects.filter(pk=job_id).values_list("state", flat=True).first()
         return BUSY if state in BulkJob.RUNNING_STATES else GONE
     execute(job_id, lease, stop=stop)
-    return DONE
+    return RAN
 
 
 def execute(job_id, lease: uuid.UUID, *, stop: threading.Event | None = None) -> None:
-    """Run a job this worker has claimed with ``lease``."""
+    """Run the job ``job_id``, which this worker has claimed with ``lease``.
+
+    For a worker that claims jobs itself (``leases.claim_next()``), as the
+    embedded runner's threads do; otherwise use ``run_job()``.
+    """
     job = BulkJob.objects.select_related("owner").get(pk=job_id)
     Execution(job, lease, stop=stop).run()
 
@@ -186,7 +195,12 @@ def item_failure(exc: Exception) -> tuple[str, Any]:
 
 
 class Execution:
-    """One run of one job by the worker holding ``lease``."""
+    """One run of one job by the worker holding ``lease``.
+
+    Every write it makes goes through ``self.mine``, the job's row filtered
+    on the lease: once another worker has taken the job over, nothing this
+    one writes lands, and ``LeaseLost`` stops it.
+    """
 
     def __init__(self, job: BulkJob, lease: uuid.UUID, *, stop: threading.Event | None = None):
         self.job = job
@@ -194,9 +208,10 @@ class Execution:
         self.stop = stop
         self.mine = BulkJob.objects.filter(pk=job.pk, lease=lease)
         self.db = jobs_db()
-        self.beat = Heartbeat(job.pk, lease, job_setting("JOB_HEARTBEAT_INTERVAL"))
+        self.beat = Heartbeat(job.pk, lease, api_settings.JOB_HEARTBEAT_INTERVAL)
 
     def run(self) -> None:
+        """Run the job, and end it (or give it back) whatever happens."""
         self.beat.start()
         try:
             with translation.override(self.job.request_meta.get("language")):
@@ -204,14 +219,14 @@ class Execution:
         except LeaseLost:
             logger.warning("Bulk job %s was taken over by another worker.", self.job.pk)
         except Interrupted:
-            self.release()
+            ending.requeue(self.mine)
         except (OperationalError, InterfaceError):
             # A lost connection, a deadlock: put the job back if the database
             # still answers (the attempt counts), else it stays claimed until
             # its heartbeat is stale. Either way it runs again from its
             # checkpoint.
             try:
-                self.release(count_attempt=True)
+                ending.requeue(self.mine, count_attempt=True)
             except DatabaseError:
                 pass
             raise
@@ -219,33 +234,34 @@ class Execution:
             logger.exception("Bulk job %s failed.", self.job.pk)
             code, detail = exception_detail(exc)
             try:
-                self.settle(State.FAILURE, code, detail)
+                self.end_early(State.FAILURE, code, detail)
             except Exception:
                 logger.exception("Could not record the failure of bulk job %s.", self.job.pk)
                 # Without its result files, but ended: a job left running
                 # would be taken up again and fail again, forever.
-                self.abandon(code, detail)
+                ending.fail_without_results(self.job, self.mine, code, detail)
         finally:
             self.beat.stop()
 
     def execute(self) -> None:
+        """Check that the job may still run, then run it the way it asks for."""
         job = self.job
-        if job.attempts > job_setting("JOB_MAX_ATTEMPTS"):
+        if job.attempts > api_settings.JOB_MAX_ATTEMPTS:
             message = ngettext(
                 "The job was interrupted %(count)d time; it will not be tried again.",
                 "The job was interrupted %(count)d times; it will not be tried again.",
                 job.attempts - 1,
             ) % {"count": job.attempts - 1}
-            return self.settle(State.FAILURE, "interrupted", message)
+            return self.end_early(State.FAILURE, "interrupted", message)
         try:
             if job.cancel_requested:
                 raise Cancelled
             if not files.has_input(job):
-                return self.settle(State.FAILURE, "input_missing", str(INPUT_MISSING))
+                return self.end_early(State.FAILURE, "input_missing", str(INPUT_MISSING))
             view = build_view(job)
             self.db = router.db_for_write(view.get_queryset().model)
             if job.operation == BulkJob.Operation.RETRIEVE:
-                Export(self, view).run()
+                self.run_export(view)
             elif job.dry_run:
                 self.run_dry(view)
             elif job.lenient:
@@ -253,16 +269,17 @@ class Execution:
             else:
                 self.run_strict(view)
         except Cancelled:
-            self.settle(State.CANCELLED)
+            self.end_early(State.CANCELLED)
         except APIException as exc:
             # The view refused the owner (a permission lost since submission),
             # or the engine refused the input as a whole.
             code, detail = exception_detail(exc)
-            self.settle(State.FAILURE, code, detail)
+            self.end_early(State.FAILURE, code, detail)
 
-    # The three ways to run -------------------------------------------------------
+    # The ways to run -------------------------------------------------------------
 
     def run_lenient(self, view) -> None:
+        """Write batch by batch, each committed with its checkpoint; report the invalid items."""
         job = self.job
         tally = Tally.from_dict(job.result, job.total) if job.checkpoint else Tally(job.total)
         self.save_progress(
@@ -282,9 +299,10 @@ class Execution:
                 tally.add(records, items, start)
                 self.save_checkpoint(start, start + len(items), tally)
             self.yield_database()
-        self.finish(State.SUCCESS, tally, "write", keep_successes=True)
+        self.complete(State.SUCCESS, tally, "write", keep_successes=True)
 
     def run_strict(self, view) -> None:
+        """Validate every batch, then write them all in one transaction, or nothing."""
         job = self.job
         checked = self.validate_all(view, Tally(job.total))
         if checked.error_count:
@@ -294,7 +312,7 @@ class Execution:
                 checked.error_count,
             ) % {"count": checked.error_count, "total": job.total}
             checked.refuse()
-            return self.finish(
+            return self.complete(
                 State.FAILURE,
                 checked,
                 "check",
@@ -324,7 +342,7 @@ class Execution:
                     }
                 # Nothing may wait on the job's row once it is locked below.
                 self.beat.stop()
-                self.finish(State.SUCCESS, tally, "write", keep_successes=True)
+                self.complete(State.SUCCESS, tally, "write", keep_successes=True)
         except BulkError as exc:
             # Valid a moment ago, refused now (a concurrent write): the
             # transaction is rolled back, so nothing stays written.
@@ -333,15 +351,21 @@ class Execution:
             failed = Tally(job.total)
             failed.add(records, items, start)
             code, detail = exception_detail(exc)
-            self.finish(
+            self.complete(
                 State.FAILURE, failed, "write", keep_successes=False, code=code, detail=detail
             )
 
     def run_dry(self, view) -> None:
+        """Validate every batch and report what would happen; write nothing."""
         job = self.job
         tally = self.validate_all(view, Tally(job.total, dry_run=True))
         state = State.FAILURE if tally.error_count and not job.lenient else State.SUCCESS
-        self.finish(state, tally, "check", keep_successes=True)
+        self.complete(state, tally, "check", keep_successes=True)
+
+    def run_export(self, view) -> None:
+        """Write the objects asked for to the result files (see ``jobs.export``)."""
+        if not Export(self, view).run():
+            raise LeaseLost
 
     def validate_all(self, view, tally: Tally) -> Tally:
         """Run every batch through the engine with ``dry_run=True``; nothing is written."""
@@ -497,12 +521,14 @@ class Execution:
             time.sleep(SQLITE_PAUSE)
 
     def progress_message(self, phase: str, done: int) -> str:
+        """The job's ``message`` while it runs, ``done`` items into ``phase``."""
         values = {"done": done, "total": self.job.total}
         if phase == Phase.VALIDATING:
             return gettext("Validated %(done)d of %(total)d items.") % values
         return gettext("Processed %(done)d of %(total)d items.") % values
 
     def save_progress(self, **fields) -> None:
+        """Write ``fields`` to the job with a heartbeat, while the lease holds."""
         if not self.mine.update(heartbeat_at=timezone.now(), **fields):
             raise LeaseLost
 
@@ -520,9 +546,9 @@ class Execution:
         if not updated:
             raise LeaseLost
 
-    # Endings --------------------------------------------------------------
+    # Ending ---------------------------------------------------------------
 
-    def finish(
+    def complete(
         self,
         state: str,
         tally: Tally,
@@ -532,7 +558,12 @@ class Execution:
         code=None,
         detail=None,
     ) -> None:
-        if not finish_job(
+        """End the job after its last batch, with the results its batches left.
+
+        ``state`` is ``SUCCESS``, or ``FAILURE`` for a strict job with invalid
+        items or a dry run that found some; see ``ending.end_job()``.
+        """
+        if not ending.end_job(
             self.job,
             self.mine,
             state,
@@ -544,163 +575,6 @@ class Execution:
         ):
             raise LeaseLost
 
-    def settle(self, state: str, code: str | None = None, detail: Any = None) -> None:
-        """End the job early: what a lenient job committed stays and is reported."""
-        job = BulkJob.objects.get(pk=self.job.pk)
-        if job.lenient and not job.dry_run:
-            tally = Tally.from_dict(job.result, job.total)
-            phase, end = "write", job.checkpoint
-        else:
-            tally, phase, end = Tally(job.total, dry_run=job.dry_run), None, 0
-        finish_job(
-            job,
-            self.mine,
-            state,
-            tally,
-            phase,
-            keep_successes=True,
-            end=end,
-            code=code,
-            detail=detail,
-        )
-
-    def abandon(self, code: str, detail: Any) -> None:
-        """End the job as failed without result files, when even those cannot be written."""
-        now = timezone.now()
-        try:
-            ended = self.mine.update(
-                state=State.FAILURE,
-                phase="",
-                message=end_message(State.FAILURE, self.job.total, {"unprocessed": 0}, detail),
-                result=storable({"code": code, "detail": detail}),
-                files={},
-                lease=None,
-                finished_at=now,
-                heartbeat_at=now,
-                expires_at=now + timedelta(seconds=job_setting("JOB_RETENTION")),
-            )
-        except Exception:
-            logger.exception("Could not end bulk job %s.", self.job.pk)
-        else:
-            if ended:
-                announce_end(self.job.pk)
-
-    def release(self, *, count_attempt: bool = False) -> None:
-        """Put the job back in the queue; a lenient job keeps its checkpoint.
-
-        A worker that stops on purpose does not use up one of the job's attempts.
-        """
-        self.mine.update(
-            state=State.PENDING,
-            lease=None,
-            worker="",
-            phase="",
-            attempts=F("attempts") if count_attempt else F("attempts") - 1,
-            message=gettext("Waiting to run."),
-        )
-
-
-def finish_job(
-    job: BulkJob,
-    queryset,
-    state: str,
-    tally: Tally,
-    phase: str | None,
-    *,
-    keep_successes: bool,
-    end: int | None = None,
-    code: str | None = None,
-    detail: Any = None,
-) -> bool:
-    """Write ``job``'s result files and record its end through ``queryset``.
-
-    Returns whether ``queryset`` still matched the job (the lease held).
-    Without its input the job has no result files; the counts are the
-    summary's.
-    """
-    try:
-        written = write_results(job, phase, keep_successes=keep_successes, end=end)
-    except files.InputMissing:
-        written = {}
-        counts = {
-            "successful": tally.success_count,
-            "failed": tally.error_count,
-            "unprocessed": max(job.total - tally.processed, 0),
-        }
-    else:
-        counts = {kind: entry["count"] for kind, entry in written.items()}
-    extra: dict[str, Any] = {"unprocessed_count": counts["unprocessed"]}
-    if code is not None:
-        extra.update(code=code, detail=detail)
-    now = timezone.now()
-    ended = bool(
-        queryset.update(
-            state=state,
-            phase="",
-            message=end_message(state, job.total, counts, detail),
-            result=tally.as_dict(**extra),
-            files=written,
-            processed=counts["successful"] + counts["failed"],
-            succeeded=counts["successful"],
-            failed=counts["failed"],
-            lease=None,
-            finished_at=now,
-            heartbeat_at=now,
-            expires_at=now + timedelta(seconds=job_setting("JOB_RETENTION")),
-        )
-    )
-    if ended:
-        announce_end(job.pk)
-    return ended
-
-
-def announce_end(job_id) -> None:
-    """Send ``job_finished`` once the job's end is committed (never if it is rolled back)."""
-    transaction.on_commit(partial(send_job_finished, job_id), using=jobs_db(), robust=True)
-
-
-def end_message(state: str, total: int, counts: dict, detail: Any) -> str:
-    values = {"total": total, **counts}
-    if state == State.SUCCESS:
-        return gettext("%(successful)d of %(total)d items succeeded, %(failed)d failed.") % values
-    if state == State.CANCELLED:
-        return (
-            gettext(
-                "Cancelled: %(successful)d items succeeded, %(failed)d failed, %(unprocessed)d not processed."
-            )
-            % values
-        )
-    if isinstance(detail, str):
-        return storable(detail)[:255]
-    return (
-        gettext("The job failed; %(unprocessed)d of %(total)d items were not processed.") % values
-    )
-
-
-def cancel_job(job: BulkJob) -> BulkJob:
-    """Cancel ``job``: at once if it is waiting, between two batches if it is running.
-
-    A running job whose worker went silent (no heartbeat for
-    ``JOB_STALE_AFTER``) is cancelled at once too: what a lenient job
-    committed stays. Returns the job as it is now.
-    """
-    waiting = BulkJob.objects.filter(pk=job.pk, state=State.PENDING)
-    if waiting.update(state=State.CANCELLED, cancel_requested=True):
-        job.refresh_from_db()
-        cancelled = BulkJob.objects.filter(pk=job.pk, state=State.CANCELLED)
-        finish_job(
-            job,
-            cancelled,
-            State.CANCELLED,
-            Tally(job.total, dry_run=job.dry_run),
-            None,
-            keep_successes=True,
-        )
-    elif BulkJob.objects.filter(pk=job.pk, state=State.PROGRESS).update(cancel_requested=True):
-        lease = uuid.uuid4()
-        abandoned = BulkJob.objects.claimable().filter(pk=job.pk, state=State.PROGRESS)
-        if abandoned.update(lease=lease, heartbeat_at=timezone.now()):
-            # Taking the lease locks the silent worker out, should it wake.
-            Execution(BulkJob.objects.get(pk=job.pk), lease).settle(State.CANCELLED)
-    job.refresh_from_db()
-    return job
+    def end_early(self, state: str, code: str | None = None, detail: Any = None) -> None:
+        """End the job before its last batch: what a lenient job committed stays and is reported."""
+        ending.end_early(self.job.pk, self.mine, state, code, detail)
