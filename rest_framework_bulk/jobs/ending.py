@@ -162,13 +162,13 @@ def end_export(job: BulkJob, queryset, tally: Tally, written: dict, not_found: l
     """End an export job as ``SUCCESS``, with the result files it ``written``.
 
     ``not_found`` are the ids asked for that matched nothing the owner may
-    see. Returns whether the job was ended. Unlike ``end_job()``, this sends
-    no ``job_finished``.
+    see. Returns whether the job was ended; ``job_finished`` is sent once
+    that is committed, as for every job.
     """
     counts = {kind: entry["count"] for kind, entry in written.items()}
     tally.id_counts["not_found"] = tally.error_count
     state = State.SUCCESS
-    return bool(
+    ended = bool(
         queryset.update(
             **final_state(state, end_message(state, tally.total, counts, None)),
             total=tally.total,
@@ -179,6 +179,9 @@ def end_export(job: BulkJob, queryset, tally: Tally, written: dict, not_found: l
             failed=counts[FAILED],
         )
     )
+    if ended:
+        announce_end(job.pk)
+    return ended
 
 
 def requeue(queryset, *, count_attempt: bool = False) -> bool:

@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from rest_framework_bulk.jobs.models import BulkJob
 from rest_framework_bulk.jobs.signals import job_finished
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, ItemFactory
 from tests.models import JobFinishedLog
 
 from .support import wait_until
@@ -47,6 +47,26 @@ def test_job_finished_is_sent_once_per_job(runner, api, user):
             message="job_finished",
         )
         assert logs == [state]
+
+
+def test_an_export_job_sends_job_finished(runner, api, user):
+    account = AccountFactory(owner=user)
+    items = ItemFactory.create_batch(3, account=account)
+    response = api.get(
+        f"/v2/items/bulk/?ids={','.join(str(item.pk) for item in items)}",
+        HTTP_PREFER="respond-async",
+    )
+    assert response.status_code == 202, response.content
+    assert wait_for(api, response.data["status_url"])["state"] == "SUCCESS"
+    logs = wait_until(
+        lambda: list(
+            JobFinishedLog.objects.filter(job_id=response.data["task_id"]).values_list(
+                "state", flat=True
+            )
+        ),
+        message="job_finished",
+    )
+    assert logs == ["SUCCESS"]
 
 
 def test_a_cancelled_job_sends_job_finished(transactional_db, api, user, job_settings):
