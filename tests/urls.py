@@ -32,6 +32,10 @@ plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")
 plain_router.register("documents", views.DocumentBulkViewSet, basename="document")
 plain_router.register("conflicting", views.ConflictingHookBulkViewSet, basename="conflicting")
+plain_router.register("filterset-items", views.FilterSetItemViewSet, basename="filterset-item")
+plain_router.register(
+    "filterset-fields-items", views.FilterSetFieldsItemViewSet, basename="filterset-fields-item"
+)
 
 urlpatterns = [
     path("v2/", include((plain_router.urls, "v2"), namespace="v2")),
