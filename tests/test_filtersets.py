@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from urllib.parse import urlencode
 
 import pytest
@@ -397,3 +399,37 @@ def test_any_query_string_answers_4xx_or_deletes_exactly_the_filters_rows(data):
         elif response.status_code == 200 and summary is not None and not summary["dry_run"]:
             assert expected == set()
         transaction.set_rollback(True)
+
+
+def test_the_core_does_not_import_django_filter():
+    code = """
+import sys
+import django
+from django.conf import settings
+settings.configure(INSTALLED_APPS=[
+    "django.contrib.auth", "django.contrib.contenttypes", "rest_framework", "rest_framework_bulk",
+])
+django.setup()
+from rest_framework import viewsets
+import rest_framework_bulk, rest_framework_bulk.bulk, rest_framework_bulk.generics
+from rest_framework_bulk import filtersets
+
+class View(rest_framework_bulk.bulk.BulkOperationsMixin, viewsets.GenericViewSet):
+    bulk_filter_fields = ["name"]
+
+assert filtersets.get_filterset_backend(View()) is None
+assert "django_filters" not in sys.modules, "django_filters was imported"
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_without_django_filter_the_view_falls_back_to_bulk_filter_fields(api, rows, monkeypatch):
+    monkeypatch.setattr(filtersets, "HAS_DJANGO_FILTER", False)
+    # FilterSetFieldsItemViewSet's allow-list is ["name"]; its FilterSet's is ["sku"].
+    blue = rows["items"][0]
+    response = api.get(f"/v2/filterset-fields-items/bulk/?name={blue.name}")
+    assert response.status_code == 200, response.content
+    assert [item["id"] for item in response.json()["results"]] == [blue.pk]
