@@ -118,8 +118,8 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
         On ``/bulk/`` every verb honours them: a DELETE without a body
         removes exactly what a GET with the same query shows. A view with a
-        django-filter ``FilterSet`` filters with it instead of
-        ``bulk_filter_fields`` (see :mod:`rest_framework_bulk.filtersets`).
+        django-filter ``FilterSet`` and no ``bulk_filter_fields`` filters
+        with the ``FilterSet`` (see :mod:`rest_framework_bulk.filtersets`).
         """
         if self.bulk_action() not in BULK_ACTIONS:
             return super().filter_queryset(queryset)

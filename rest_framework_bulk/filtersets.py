@@ -4,9 +4,10 @@ django-filter on ``/bulk/``: the view's ``FilterSet`` is the allow-list.
 The only module of the package that imports django-filter
 (``pip install drf-bulk[filter]``), and only for a view that declares
 ``filterset_class`` or ``filterset_fields``. When such a view lists
-``DjangoFilterBackend`` (or a subclass) in ``filter_backends``, every verb on
-``/bulk/`` filters with that backend's ``FilterSet``, so a filter the list
-route accepts is accepted on ``/bulk/`` and selects the same rows::
+``DjangoFilterBackend`` (or a subclass) in ``filter_backends`` and sets no
+``bulk_filter_fields``, every verb on ``/bulk/`` filters with that backend's
+``FilterSet``, so a filter the list route accepts is accepted on ``/bulk/``
+and selects the same rows::
 
     class ItemViewSet(BulkOperationsMixin, viewsets.ModelViewSet):
         filter_backends = [DjangoFilterBackend]
@@ -31,6 +32,11 @@ with three differences from the list route:
 Only the ``FilterSet``'s filters reach the ORM, with the field names it
 declares: a relation it does not declare is a parameter it does not read.
 Its filters come from the query string only, never from a request body.
+
+A view that also sets ``bulk_filter_fields`` keeps them as the ``/bulk/``
+allow-list, as before django-filter was read: the ``FilterSet`` still
+filters (its errors answered as above), and ``bulk_filter_fields`` decides
+which parameters are accepted.
 """
 
 from __future__ import annotations
@@ -77,18 +83,28 @@ def get_filterset_backend(view) -> type | None:
 
 
 def uses_filterset(view) -> bool:
-    """Whether ``/bulk/`` filters through the view's ``FilterSet``."""
-    return get_filterset_backend(view) is not None
+    """
+    Whether the view's ``FilterSet`` decides which query parameters
+    ``/bulk/`` accepts: it has one, and no ``bulk_filter_fields``.
+    """
+    return (
+        getattr(view, "bulk_filter_fields", None) is None
+        and get_filterset_backend(view) is not None
+    )
 
 
 @contextmanager
 def bulk_filter_backends(view) -> Iterator[bool]:
     """
     Within the block, the view's ``DjangoFilterBackend`` is the ``/bulk/``
-    one described above; yields whether the view has one.
+    one described above; yields :func:`uses_filterset`.
 
         with bulk_filter_backends(view) as filterset:
             queryset = view.filter_queryset(queryset)
+
+    On a view that also sets ``bulk_filter_fields``, those decide which
+    parameters are accepted (the caller applies them); the ``FilterSet``
+    still filters, its errors in the bulk error body.
 
     The other backends, and every ``filter_queryset()`` override, run as
     they are: only the entry in ``filter_backends`` changes, on the view
@@ -104,7 +120,7 @@ def bulk_filter_backends(view) -> Iterator[bool]:
         bulk_backend(entry) if entry is backend else entry for entry in view.filter_backends
     ]
     try:
-        yield True
+        yield uses_filterset(view)
     finally:
         if saved is missing:
             del view.filter_backends
@@ -147,7 +163,8 @@ class BulkFilterSetBackendMixin:
         read = parameters_read(filterset)
         known = set().union(*read.values())
         message = force_str(bulk_filter.default_error_messages["not_allowed"])
-        for key in request.query_params:
+        strict = uses_filterset(view)
+        for key in request.query_params if strict else ():
             if key not in known and key not in reserved:
                 name = _shorten(key)
                 errors[name] = [ErrorDetail(message.format(field=name), code=NOT_ALLOWED_CODE)]

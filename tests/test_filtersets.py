@@ -253,15 +253,29 @@ def test_the_filterset_scopes_within_get_queryset(api, rows):
     assert len(pks()) == 5
 
 
-def test_with_bulk_filter_fields_too_the_filterset_decides(api, rows):
-    blue = rows["items"][0]
+def test_with_bulk_filter_fields_too_they_decide_and_the_filterset_still_filters(api, rows):
+    blue, red, *_ = rows["items"]
     url = "/v2/filterset-fields-items/bulk/"
-    response = api.get(f"{url}?name={blue.name}")
-    assert response.status_code == 400
-    assert response.json()["code"] == "filter_not_allowed"
+    kitchen = rows["kitchen"].pk
+    # `sku` is the FilterSet's only: refused, as before django-filter was read.
     response = api.delete(f"{url}?sku={blue.sku}")
+    assert response.status_code == 400
+    assert response.json()["codes"] == {"sku": ["filter_not_allowed"]}
+    # `name` is bulk_filter_fields' only; `account` is in both.
+    response = api.get(f"{url}?name={blue.name}&account={kitchen}")
     assert response.status_code == 200, response.content
-    assert response.json()["deleted_ids"] == [blue.pk]
+    assert [item["id"] for item in response.json()["results"]] == [blue.pk]
+    # The FilterSet's errors come in the bulk error body.
+    response = api.delete(f"{url}?account=abc")
+    assert response.status_code == 400
+    assert response.json()["codes"] == {"account": ["invalid_filter_value"]}
+    # Body filters go through bulk_filter_fields, as on any view without a FilterSet.
+    response = api.generic(
+        "GET", url, json.dumps({"filters": {"name": red.name}}), content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert [item["id"] for item in response.json()["results"]] == [red.pk]
+    assert len(pks()) == 5
 
 
 def test_without_a_filterset_the_view_keeps_bulk_filter_fields(api, rows):
@@ -428,8 +442,11 @@ assert "django_filters" not in sys.modules, "django_filters was imported"
 
 def test_without_django_filter_the_view_falls_back_to_bulk_filter_fields(api, rows, monkeypatch):
     monkeypatch.setattr(filtersets, "HAS_DJANGO_FILTER", False)
-    # FilterSetFieldsItemViewSet's allow-list is ["name"]; its FilterSet's is ["sku"].
+    # FilterSetItemViewSet has no bulk_filter_fields: only the lookup field is allowed.
     blue = rows["items"][0]
-    response = api.get(f"/v2/filterset-fields-items/bulk/?name={blue.name}")
+    response = api.get(f"{BULK}?pk={blue.pk}")
     assert response.status_code == 200, response.content
     assert [item["id"] for item in response.json()["results"]] == [blue.pk]
+    response = api.get(f"{BULK}?quantity__gte=50")
+    assert response.status_code == 400
+    assert response.json()["code"] == "filter_not_allowed"

@@ -278,8 +278,8 @@ class FilterSetItemViewSet(BulkOperationsMixin, viewsets.ModelViewSet):
 
 
 class FilterSetFieldsItemViewSet(FilterSetItemViewSet):
-    """``filterset_fields`` and ``bulk_filter_fields`` both: the FilterSet decides."""
+    """``filterset_fields`` and ``bulk_filter_fields`` both: the latter decide on /bulk/."""
 
     filterset_class = None
-    filterset_fields = ["sku"]
-    bulk_filter_fields = ["name"]
+    filterset_fields = ["sku", "account"]
+    bulk_filter_fields = ["name", "account"]
