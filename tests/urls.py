@@ -27,6 +27,8 @@ router.register("strict-tickets", views.StrictTicketViewSet, basename="strict-ti
 router.register("writable-tickets", views.WritableVersionTicketViewSet, basename="writable-ticket")
 router.register("per-item-tickets", views.PerItemTicketViewSet, basename="per-item-ticket")
 router.register("pages", views.PageViewSet, basename="page")
+router.register("memos", views.MemoViewSet, basename="memo")
+router.register("null-token-memos", views.NullTokenMemoViewSet, basename="null-token-memo")
 
 plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")

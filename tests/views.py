@@ -15,6 +15,7 @@ from .models import (
     Checked,
     Document,
     Item,
+    Memo,
     Note,
     Page,
     Record,
@@ -28,6 +29,7 @@ from .serializers import (
     CheckedSerializer,
     DocumentSerializer,
     ItemSerializer,
+    MemoSerializer,
     NoteSerializer,
     PageSerializer,
     PlainItemSerializer,
@@ -283,3 +285,18 @@ class FilterSetFieldsItemViewSet(FilterSetItemViewSet):
     filterset_class = None
     filterset_fields = ["sku", "account"]
     bulk_filter_fields = ["name", "account"]
+
+
+class MemoViewSet(BulkOperationsMixin, BulkModelViewSet):
+    """Text of every kind, for CSV round trips through /bulk/."""
+
+    queryset = Memo.objects.all()
+    serializer_class = MemoSerializer
+    bulk_upsert_fields = ["key"]
+    bulk_filter_fields = {"key": ["exact", "startswith"]}
+
+
+class NullTokenMemoViewSet(MemoViewSet):
+    """Its own null token."""
+
+    csv_null_value = "NULL"
