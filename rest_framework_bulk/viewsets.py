@@ -34,10 +34,11 @@ from collections.abc import Iterable
 
 from django.apps import apps
 from django.utils.translation import gettext as _
-from rest_framework import parsers, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from . import filtersets
 from .exceptions import BulkError, RequestError, TooManyItems
 from .filters import BulkFilter
 from .mixins import FLAG_VALUES, BulkDestroyModelMixin
@@ -134,10 +135,15 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         """The view's own filtering, then the allow-listed query parameters.
 
         On ``/bulk/`` every verb honours them: a DELETE without a body
-        removes exactly what a GET with the same query shows.
+        removes exactly what a GET with the same query shows. A view with a
+        django-filter ``FilterSet`` and no ``bulk_filter_fields`` filters
+        with the ``FilterSet`` (see :mod:`rest_framework_bulk.filtersets`).
         """
-        queryset = super().filter_queryset(queryset)
-        if self.bulk_action() in BULK_ACTIONS:
+        if self.bulk_action() not in BULK_ACTIONS:
+            return super().filter_queryset(queryset)
+        with filtersets.bulk_filter_backends(self) as filterset:
+            queryset = super().filter_queryset(queryset)
+        if not filterset:
             queryset = self.get_bulk_filter().filter_queryset(queryset, self.request.query_params)
         return queryset
 
@@ -174,6 +180,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             )
         body = request.data if isinstance(request.data, dict) else {}
         filters = body.get("filters")
+        if filters is not None and filtersets.uses_filterset(self):
+            raise exceptions.ValidationError(
+                {"filters": [_("This view takes its filters from the query string only.")]},
+                "filter_not_allowed",
+            )
         if filters is not None:
             queryset = self.get_bulk_filter().filter_queryset(queryset, filters)
         if asked:

@@ -174,7 +174,8 @@ def _postgresql_statement(
     casts = []
     for field in columns:
         db_type = field.db_type(connection) if field.is_relation else field.cast_db_type(connection)
-        casts.append(f"%s::{db_type}" if db_type else "%s")
+        # In parentheses: `-2147483648::integer` casts 2147483648 before negating it.
+        casts.append(f"(%s)::{db_type}" if db_type else "%s")
     first = "(" + ", ".join(casts) + ")"
     other = "(" + ", ".join(["%s"] * len(columns)) + ")"
     names = ["_bulk_pk"] + [f"_bulk_{i}" for i in range(1, len(columns))]

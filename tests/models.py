@@ -179,3 +179,15 @@ class JobFinishedLog(models.Model):
 
     job_id = models.UUIDField()
     state = models.CharField(max_length=10)
+
+
+class Memo(models.Model):
+    """Nullable and blank text, numbers and a flag: what a CSV round trip must keep."""
+
+    key = models.CharField(max_length=64, unique=True)
+    text = models.TextField(blank=True, default="")
+    # Both null and "" on purpose: CSV must tell them apart.
+    note = models.TextField(null=True, blank=True)  # noqa: DJ001
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    count = models.IntegerField(null=True, blank=True)
+    flag = models.BooleanField(null=True)

@@ -11,6 +11,7 @@ from .models import (
     Checked,
     Document,
     Item,
+    Memo,
     Note,
     Page,
     Record,
@@ -151,3 +152,16 @@ class WritableVersionTicketSerializer(TicketSerializer):
 
     class Meta(TicketSerializer.Meta):
         read_only_fields: list = []
+
+
+class MemoSerializer(BulkSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Memo
+        fields = ["id", "key", "text", "note", "amount", "count", "flag"]
+        # Keep text exactly as sent, so that a round trip shows what CSV keeps.
+        extra_kwargs = {
+            "key": {"trim_whitespace": False},
+            "text": {"trim_whitespace": False},
+            "note": {"trim_whitespace": False},
+        }
+        list_serializer_class = BulkListSerializer

@@ -651,6 +651,32 @@ def test_batched_update_sends_one_joined_statement(api):
     assert list(Item.objects.values_list("quantity", flat=True)) == [40, 41, 42, 43, 44]
 
 
+@pytest.mark.parametrize("quantity", [-(2**31), 2**31 - 1])
+def test_batched_update_writes_the_ends_of_the_columns_range(api, quantity):
+    # The smallest integer, cast in SQL, must not be read as the cast of its
+    # absolute value (one more than the largest) negated.
+    first, second = ItemFactory.create_batch(2)
+    response = api.bulk("patch", ITEMS, [{"id": first.pk, "quantity": quantity}])
+    assert response.status_code == 200, response.content
+    response = api.bulk(
+        "put",
+        BULK,
+        [
+            {
+                "id": item.pk,
+                "account": item.account_id,
+                "sku": item.sku,
+                "ref": item.ref,
+                "name": item.name,
+                "quantity": quantity,
+            }
+            for item in (second, first)
+        ],
+    )
+    assert response.status_code == 200, response.content
+    assert list(Item.objects.values_list("quantity", flat=True)) == [quantity, quantity]
+
+
 # Drop-in: code written for djangorestframework-bulk -----------------------------------------------
 
 

@@ -27,11 +27,17 @@ router.register("strict-tickets", views.StrictTicketViewSet, basename="strict-ti
 router.register("writable-tickets", views.WritableVersionTicketViewSet, basename="writable-ticket")
 router.register("per-item-tickets", views.PerItemTicketViewSet, basename="per-item-ticket")
 router.register("pages", views.PageViewSet, basename="page")
+router.register("memos", views.MemoViewSet, basename="memo")
+router.register("null-token-memos", views.NullTokenMemoViewSet, basename="null-token-memo")
 
 plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")
 plain_router.register("documents", views.DocumentBulkViewSet, basename="document")
 plain_router.register("conflicting", views.ConflictingHookBulkViewSet, basename="conflicting")
+plain_router.register("filterset-items", views.FilterSetItemViewSet, basename="filterset-item")
+plain_router.register(
+    "filterset-fields-items", views.FilterSetFieldsItemViewSet, basename="filterset-fields-item"
+)
 
 urlpatterns = [
     path("v2/", include((plain_router.urls, "v2"), namespace="v2")),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import django_filters
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import permissions, viewsets
 
@@ -14,6 +15,7 @@ from .models import (
     Checked,
     Document,
     Item,
+    Memo,
     Note,
     Page,
     Record,
@@ -27,6 +29,7 @@ from .serializers import (
     CheckedSerializer,
     DocumentSerializer,
     ItemSerializer,
+    MemoSerializer,
     NoteSerializer,
     PageSerializer,
     PlainItemSerializer,
@@ -245,3 +248,55 @@ class PageViewSet(BulkOperationsMixin, BulkModelViewSet):
 
     queryset = Page.objects.all()
     serializer_class = PageSerializer
+
+
+class ItemFilterSet(django_filters.FilterSet):
+    """Declares one relation (``account__name``) and a range read as two parameters."""
+
+    price = django_filters.RangeFilter()
+    account_name = django_filters.CharFilter(field_name="account__name", lookup_expr="iexact")
+
+    class Meta:
+        model = Item
+        fields = {
+            "account": ["exact", "in"],
+            "sku": ["exact"],
+            "quantity": ["exact", "gte", "lte"],
+            "name": ["icontains"],
+            "account__name": ["exact"],
+        }
+
+
+class FilterSetItemViewSet(BulkOperationsMixin, viewsets.ModelViewSet):
+    """/bulk/ filtered by the view's django-filter FilterSet."""
+
+    serializer_class = ItemSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ItemFilterSet
+    bulk_upsert_fields = ["sku"]
+
+    def get_queryset(self):
+        return ItemViewSet.get_queryset(self)
+
+
+class FilterSetFieldsItemViewSet(FilterSetItemViewSet):
+    """``filterset_fields`` and ``bulk_filter_fields`` both: the latter decide on /bulk/."""
+
+    filterset_class = None
+    filterset_fields = ["sku", "account"]
+    bulk_filter_fields = ["name", "account"]
+
+
+class MemoViewSet(BulkOperationsMixin, BulkModelViewSet):
+    """Text of every kind, for CSV round trips through /bulk/."""
+
+    queryset = Memo.objects.all()
+    serializer_class = MemoSerializer
+    bulk_upsert_fields = ["key"]
+    bulk_filter_fields = {"key": ["exact", "startswith"]}
+
+
+class NullTokenMemoViewSet(MemoViewSet):
+    """Its own null token."""
+
+    csv_null_value = "NULL"

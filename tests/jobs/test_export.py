@@ -99,6 +99,29 @@ def test_filtered_objects_are_exported(runner, api, user, other_user):
     assert [int(row["id"]) for row in rows] == sorted([obj.pk for obj in (*big[:5], small)])
 
 
+def test_a_filterset_filter_exports_what_the_list_route_lists(runner, api, user, other_user):
+    # The worker rebuilds the view and filters with its FilterSet again.
+    account = AccountFactory(owner=user, name="Kitchen")
+    big = [ItemFactory(account=account, quantity=100 + n) for n in range(6)]
+    ItemFactory(account=account, quantity=1)
+    ItemFactory(account=AccountFactory(owner=other_user), quantity=100)
+    query = "quantity__gte=50&account_name=KITCHEN"
+    listed = api.get(f"/v2/filterset-items/?{query}").json()
+    assert [item["id"] for item in listed] == [obj.pk for obj in big]
+    response = api.get(f"/v2/filterset-items/bulk/?{query}", HTTP_PREFER="respond-async")
+    assert response.status_code == 202, response.content
+    body = wait_for(api, response.data["status_url"])
+    assert body["state"] == "SUCCESS", body
+    rows = download(api, response.data, "successful", "json")
+    assert [row["data"]["id"] for row in rows] == [obj.pk for obj in big]
+
+    response = api.get(
+        "/v2/filterset-items/bulk/?account__owner__username=x", HTTP_PREFER="respond-async"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "filter_not_allowed"
+
+
 def test_without_the_preference_a_get_answers_at_once(runner, api, user):
     account = AccountFactory(owner=user)
     items = [ItemFactory(account=account) for _ in range(8)]
