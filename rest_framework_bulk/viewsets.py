@@ -40,7 +40,7 @@ from rest_framework.response import Response
 
 from . import filtersets
 from .exceptions import BulkError, RequestError, TooManyItems
-from .filters import BulkFilter
+from .filters import RESERVED_QUERY_PARAMS, BulkFilter
 from .mixins import FLAG_VALUES, BulkDestroyModelMixin
 from .operations import (
     CREATE,
@@ -60,8 +60,6 @@ from .targets import display, get_model_field, lookup_values
 
 __all__ = ["BulkOperationsMixin"]
 
-# The query parameters the endpoint reads itself; never taken as filters.
-RESERVED = frozenset({"ids", "upsert", "dry_run", "format", "delimiter"})
 
 BULK_ACTIONS = frozenset({"bulk", "bulk_post", "bulk_put", "bulk_patch", "bulk_delete"})
 
@@ -75,6 +73,8 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     bulk_filter_fields = None
     #: The class that validates and applies client filters.
     bulk_filter_class = BulkFilter
+    #: Query parameters of your own that are never taken as filters.
+    bulk_reserved_params: Iterable[str] = ()
     #: The viewset actions of the ``/bulk/`` route.
     bulk_actions = BULK_ACTIONS
     #: Natural keys a client may upsert on (``?upsert=<field>``).
@@ -148,7 +148,12 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         return queryset
 
     def get_bulk_filter(self):
-        reserved = RESERVED | set(getattr(self, "bulk_reserved_params", ()))
+        """The ``bulk_filter_class`` instance that reads this request's client filters.
+
+        The query parameters in ``filters.RESERVED_QUERY_PARAMS`` and in
+        ``bulk_reserved_params`` are never taken as filters.
+        """
+        reserved = RESERVED_QUERY_PARAMS | set(self.bulk_reserved_params)
         return self.bulk_filter_class(self, reserved=reserved)
 
     def perform_bulk_create(self, serializer):
