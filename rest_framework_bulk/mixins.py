@@ -100,6 +100,7 @@ class BulkErrorsMixin:
         return True
 
     def handle_exception(self, exc):
+        """DRF's ``handle_exception()``, with 4xx bodies in the documented shape."""
         exc = as_api_exception(exc)
         response = super().handle_exception(exc)
         if (
@@ -186,6 +187,7 @@ class BulkViewMixin(BulkBrowsableAPIMixin, BulkIdempotencyMixin, BulkErrorsMixin
         return get_lookup_field(self.get_serializer_class())
 
     def initial(self, request, *args, **kwargs):
+        """DRF's ``initial()``; also refuses ``?dry_run=`` where the request would write one object."""
         super().initial(request, *args, **kwargs)
         if request.method not in SAFE_METHODS and "dry_run" in request.query_params:
             # A dry run must never write: refuse it where DRF's own code
@@ -253,6 +255,7 @@ class BulkViewMixin(BulkBrowsableAPIMixin, BulkIdempotencyMixin, BulkErrorsMixin
             applied.append(preference)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        """DRF's ``finalize_response()``; adds ``Preference-Applied`` and ``Vary: Prefer``."""
         # Before the rest of finalizing: an answer kept for Idempotency-Key
         # retries keeps these headers too.
         applied = self.__dict__.get("preferences_applied")
@@ -285,12 +288,18 @@ class BulkViewMixin(BulkBrowsableAPIMixin, BulkIdempotencyMixin, BulkErrorsMixin
             self.apply_preference("handling=strict")
 
     def get_bulk_operation(self, action: str, **options) -> BulkOperation:
+        """The engine for one bulk ``action``, with the request's options (``get_bulk_options()``).
+
+        You may override this to pass options of your own to a ``BulkOperation``
+        subclass; keyword arguments win over the request's options.
+        """
         options = {**self.get_bulk_options(), **options}
         if getattr(self, "request", None) is not None:
             self.apply_handling(bool(options.get("lenient")))
         return self.get_bulk_operation_class()(self, action, **options)
 
     def run_bulk_operation(self, action: str, data, **options) -> BulkResult:
+        """Run ``action`` on ``data`` and return its ``BulkResult``; raises ``BulkError`` if refused."""
         return self.get_bulk_operation(action, **options).run(data)
 
     def get_bulk_response(self, result: BulkResult, success_status: int) -> Response:
@@ -366,15 +375,24 @@ class BulkCreateModelMixin(BulkViewMixin, mixins.CreateModelMixin):
     """Create one object from an object, or many from a list."""
 
     def create(self, request, *args, **kwargs):
+        """Create one object from an object (DRF's ``create()``), or many from a list (``bulk_create()``)."""
         if isinstance(request.data, list):
             return self.bulk_create(request, *args, **kwargs)
         return super().create(request, *args, **kwargs)
 
     def bulk_create(self, request, *args, **kwargs):
+        """Create the objects of a list body: 201 with them, or a summary when the client prefers one."""
         result = self.run_bulk_operation(CREATE, request.data)
         return self.get_bulk_response(result, status.HTTP_201_CREATED)
 
     def perform_bulk_create(self, serializer):
+        """Save the validated list. By default ``perform_create(serializer)``, as djangorestframework-bulk did.
+
+        You may override this to set values on every item::
+
+            def perform_bulk_create(self, serializer):
+                serializer.save(owner=self.request.user)
+        """
         return self.perform_create(serializer)
 
 
@@ -382,6 +400,7 @@ class BulkUpdateModelMixin(BulkViewMixin):
     """Update many objects from a list; each item names its object by lookup field."""
 
     def get_object(self):
+        """The object of a detail route; ``None`` on the list route, which has no single object."""
         lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
         if lookup_url_kwarg in self.kwargs:
             return super().get_object()
@@ -390,18 +409,25 @@ class BulkUpdateModelMixin(BulkViewMixin):
         return None
 
     def bulk_update(self, request, *args, **kwargs):
+        """Update (PUT) the objects the items name; with ``partial=True``, partially (PATCH)."""
         partial = kwargs.pop("partial", False)
         result = self.run_bulk_operation(PARTIAL_UPDATE if partial else UPDATE, request.data)
         return self.get_bulk_response(result, status.HTTP_200_OK)
 
     def partial_bulk_update(self, request, *args, **kwargs):
+        """Partially update (PATCH) the objects the items name."""
         kwargs["partial"] = True
         return self.bulk_update(request, *args, **kwargs)
 
     def perform_update(self, serializer):
+        """Save the validated serializer: ``serializer.save()``."""
         serializer.save()
 
     def perform_bulk_update(self, serializer):
+        """Save the validated list. By default ``perform_update(serializer)``.
+
+        You may override this to set values on every item, as ``perform_bulk_create()``.
+        """
         return self.perform_update(serializer)
 
 
@@ -445,10 +471,15 @@ class BulkDestroyModelMixin(BulkViewMixin):
             request.GET = query
 
     def bulk_destroy(self, request, *args, **kwargs):
+        """Delete the objects the body names, or the filtered list: 204, or a summary when preferred."""
         result = self.run_bulk_operation(DESTROY, request.data)
         return self.get_bulk_response(result, status.HTTP_204_NO_CONTENT)
 
     def perform_destroy(self, instance):
+        """Delete one object: ``instance.delete()``.
+
+        Override it (to archive instead, say) and bulk deletes call it per object too.
+        """
         instance.delete()
 
     def perform_bulk_destroy(self, objects):

@@ -187,6 +187,14 @@ class BulkOperation:
         return get_view_option(self.view, "bulk_batch_size", "BATCH_SIZE")
 
     def run(self, data: Any, *, start_index: int = 0) -> BulkResult:
+        """Run the operation on ``data``, a list of items (``None`` or ``{}``: a delete without a body).
+
+        Returns the ``BulkResult``. Raises ``BulkError`` when items are refused
+        and the operation is strict, and ``RequestError`` when the request as a
+        whole is. Every write happens in one transaction, rolled back on error or
+        for a dry run. ``start_index`` is the index of the first item in the
+        client's request (a job's batch).
+        """
         items = self.check_items(data)
         queryset = self.view.get_queryset()
         using = router.db_for_write(queryset.model)
@@ -235,6 +243,7 @@ class BulkOperation:
         return result
 
     def run_in_transaction(self, items: list, start_index: int, queryset, using: str) -> BulkResult:
+        """Run the action on the items in one transaction on ``using``."""
         with transaction.atomic(using=using):
             if self.action == CREATE:
                 result = self.create(items, start_index)
@@ -320,6 +329,7 @@ class BulkOperation:
         return required
 
     def new_result(self, action: str, total: int) -> BulkResult:
+        """An empty ``BulkResult`` for ``action``, reporting versions if the view has them."""
         result = BulkResult(action, total, dry_run=self.dry_run)
         result.version = self.version
         return result
@@ -334,6 +344,7 @@ class BulkOperation:
     # Actions ------------------------------------------------------------
 
     def create(self, items: list, start: int) -> BulkResult:
+        """Validate the items and create them through ``perform_bulk_create()``."""
         plan = BulkPlan(positions=[start + index for index in range(len(items))])
         serializer = self.get_serializer(data=items, plan=plan)
         result = self.new_result(CREATE, len(items))
@@ -343,6 +354,7 @@ class BulkOperation:
         return result
 
     def update(self, items: list, start: int, queryset, *, partial: bool) -> BulkResult:
+        """Find the items' targets, then validate and update them through ``perform_bulk_update()``."""
         action = PARTIAL_UPDATE if partial else UPDATE
         result = self.new_result(action, len(items))
         filtered = self.view.filter_queryset(queryset)
@@ -690,6 +702,7 @@ class BulkOperation:
         ]
 
     def objects_to_delete(self, queryset, doomed: list) -> models.QuerySet:
+        """The queryset ``perform_bulk_destroy()`` gets: the doomed objects, already fetched."""
         model = queryset.model
         objects = model._base_manager.db_manager(queryset.db).filter(
             pk__in=[target.pk for _, target in doomed]
@@ -740,6 +753,7 @@ class BulkOperation:
         return targets, errors
 
     def check_permissions(self, objects, indexes, shown) -> list[ItemError]:
+        """The view's object permissions on each of ``objects``: an error per refusal."""
         if not self.has_object_permissions():
             return []
         return check_object_permissions(self.view, objects, indexes, shown)
@@ -767,6 +781,7 @@ class BulkOperation:
         )
 
     def validate(self, serializer: BulkListSerializer, result: BulkResult) -> None:
+        """Validate ``serializer``; a strict operation raises for any item that failed."""
         if not serializer.is_valid() and not self.lenient:
             if not serializer.item_errors:
                 # The list as a whole (e.g. a list-level validator) was refused.

@@ -74,6 +74,7 @@ class BulkSerializerMixin:
     _bulk_lookup: tuple[str, Any] | None = None
 
     def to_internal_value(self, data):
+        """DRF's ``to_internal_value()``, with the item's lookup value put back."""
         ret = super().to_internal_value(data)
         if self._bulk_lookup is not None:
             name, value = self._bulk_lookup
@@ -122,35 +123,43 @@ class BulkListSerializer(ListSerializer):
 
     @property
     def validated_indexes(self) -> list[int]:
+        """Indexes (into the data) of the items that passed validation."""
         return self.outcome.validated
 
     @property
     def saved(self) -> list[tuple[int, models.Model, str]]:
+        """``(request index, instance, status word)`` of each item saved."""
         return self.outcome.saved
 
     @property
     def lenient(self) -> bool:
+        """Whether valid items are written and the others reported (``plan.lenient``)."""
         return self.plan.lenient
 
     # Settings -----------------------------------------------------------
 
     @property
     def bulk_view(self):
+        """The view in the serializer's context, if any."""
         return self.context.get("view")
 
     @property
     def batch_size(self) -> int:
+        """Items per batch: the view's ``get_bulk_batch_size()``, else ``BATCH_SIZE``."""
         return get_view_option(self.bulk_view, "bulk_batch_size", "BATCH_SIZE")
 
     @property
     def model(self):
+        """The child's ``Meta.model``, if it has one."""
         return getattr(getattr(self.child, "Meta", None), "model", None)
 
     @property
     def db(self) -> str:
+        """The database the items are written to."""
         return router.db_for_write(self.model) if self.model is not None else "default"
 
     def position(self, index: int) -> int:
+        """The request index of the item at ``index`` in the data."""
         return self.plan.position(index)
 
     @property
@@ -173,6 +182,11 @@ class BulkListSerializer(ListSerializer):
         return self.child.run_validation(data)
 
     def to_internal_value(self, data):
+        """Validate every item against its own instance, with batched lookups.
+
+        The items that fail are in ``outcome.errors``; unless the plan is
+        lenient, any failure raises ``ValidationError`` keyed by item index.
+        """
         if html.is_html_input(data):
             data = html.parse_html_list(data, default=[])
         if not isinstance(data, list):
@@ -301,6 +315,7 @@ class BulkListSerializer(ListSerializer):
     # Output -------------------------------------------------------------
 
     def to_representation(self, data):
+        """Each object's representation, with the relations it reads fetched once for the list."""
         iterable = data.all() if isinstance(data, models.manager.BaseManager) else data
         if isinstance(iterable, list) and iterable and isinstance(iterable[0], models.Model):
             prefetch(iterable, self.representation_lookups())
@@ -321,6 +336,7 @@ class BulkListSerializer(ListSerializer):
     # Saving -------------------------------------------------------------
 
     def save(self, **kwargs):
+        """Create or update the validated items, in one transaction; ``kwargs`` are set on every item."""
         assert hasattr(self, "_errors"), "You must call `.is_valid()` before calling `.save()`."
         assert not self.errors, "You cannot call `.save()` on a serializer with invalid data."
         # Guard against incorrect use of `serializer.save(commit=False)`
@@ -495,6 +511,7 @@ class BulkListSerializer(ListSerializer):
         return [obj for _, obj in saved]
 
     def write_per_item(self, entries: list, write_one, status: str) -> list:
+        """Save the items one ``child.create()``/``update()`` at a time, each in a savepoint when lenient."""
         saved = []
         for position, (index, attrs) in enumerate(entries):
             ok, instance = self.attempt(
@@ -567,6 +584,7 @@ class BulkListSerializer(ListSerializer):
         return errors
 
     def raise_if_strict(self) -> None:
+        """Raise ``BulkError`` for the items that failed, unless the plan is lenient."""
         if self.item_errors and not self.plan.lenient:
             total = (
                 len(self.initial_data)

@@ -104,6 +104,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     # Content negotiation ------------------------------------------------
 
     def bulk_action(self) -> str | None:
+        """The viewset action this request runs, also before DRF has set ``self.action``."""
         name = getattr(self, "action", None)
         if (
             name is None
@@ -114,6 +115,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         return name
 
     def get_parsers(self):
+        """The view's parsers, plus the CSV ones (``text/csv``, TSV, multipart upload) on ``/bulk/``."""
         parser_list = super().get_parsers()
         if self.bulk_action() not in BULK_ACTIONS:
             return parser_list
@@ -121,9 +123,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         return [*parser_list, CSVParser(), TSVParser(), CSVMultiPartParser()]
 
     def is_bulk_request(self) -> bool:
+        """Every request on ``/bulk/`` is a bulk one, as are the list route's bulk writes."""
         return self.bulk_action() in BULK_ACTIONS or super().is_bulk_request()
 
     def get_renderers(self):
+        """The view's renderers, plus ``CSVRenderer`` on ``/bulk/`` (``?format=csv``, ``Accept: text/csv``)."""
         renderer_list = super().get_renderers()
         if self.bulk_action() in BULK_ACTIONS:
             renderer_list.append(CSVRenderer())
@@ -157,9 +161,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         return self.bulk_filter_class(self, reserved=reserved)
 
     def perform_bulk_create(self, serializer):
+        """Save the validated list of a ``/bulk/`` create: ``perform_create(serializer)``."""
         return self.perform_create(serializer)
 
     def perform_bulk_update(self, serializer):
+        """Save the validated list of a ``/bulk/`` update: ``perform_update(serializer)``."""
         return self.perform_update(serializer)
 
     # The endpoint -------------------------------------------------------
@@ -210,6 +216,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         )
 
     def narrowing_hint(self) -> str:
+        """What a 413 on ``GET /bulk/`` suggests: filters, ``ids``, or an export job."""
         hint = _("Narrow it with filters or `ids`")
         if self.jobs_enabled():
             hint += _(", or send `Prefer: respond-async` to export it as a job")
@@ -220,6 +227,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         return permitted(self, objects)
 
     def bulk_retrieve_ids(self, queryset, raw_ids: list[str], asked: bool = False):
+        """Answer ``GET /bulk/?ids=``: the objects in the order asked, and the ids not found."""
         limit = api_settings.MAX_ITEMS
         if not asked and len(raw_ids) > limit:
             raise TooManyItems(len(raw_ids), limit)
@@ -273,14 +281,17 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     @bulk.mapping.put
     def bulk_put(self, request, *args, **kwargs):
+        """Replace the items' objects (PUT)."""
         return self.run_bulk_endpoint(UPDATE, status.HTTP_200_OK)
 
     @bulk.mapping.patch
     def bulk_patch(self, request, *args, **kwargs):
+        """Partially update the items' objects (PATCH)."""
         return self.run_bulk_endpoint(PARTIAL_UPDATE, status.HTTP_200_OK)
 
     @bulk.mapping.delete
     def bulk_delete(self, request, *args, **kwargs):
+        """Delete the objects the body names, or those the query's filters match."""
         return self.run_bulk_endpoint(DESTROY, status.HTTP_200_OK)
 
     # Helpers ------------------------------------------------------------
@@ -313,6 +324,7 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         return self.bulk_async_threshold or api_settings.ASYNC_THRESHOLD
 
     def jobs_enabled(self) -> bool:
+        """Whether ``rest_framework_bulk.jobs`` is installed, so large requests can become jobs."""
         return apps.is_installed("rest_framework_bulk.jobs")
 
     def run_bulk_endpoint(self, action_name: str, success_status: int, **options):
@@ -456,10 +468,12 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
             )
 
     def run_operation(self, operation, items) -> BulkResult:
+        """Run ``operation`` on ``items``; you may override this to wrap every ``/bulk/`` write."""
         return operation.run(items)
 
     def get_bulk_endpoint_response(
         self, result: BulkResult, items: list, success_status: int
     ) -> Response:
+        """The answer to a ``/bulk/`` write: its summary, with a result per item."""
         summary = result.summary(items if isinstance(items, list) else [])
         return self.get_bulk_summary_response(summary, success_status)
