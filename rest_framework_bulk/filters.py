@@ -537,3 +537,8 @@ class BulkFilterBackend(BaseFilterBackend):
     def filter_queryset(self, request, queryset, view):
         bulk_filter_class = getattr(view, "bulk_filter_class", BulkFilter)
         return bulk_filter_class(view).filter_queryset(queryset, request.query_params)
+
+    def get_schema_operation_parameters(self, view):
+        from .schemas import bulk_filter_parameters
+
+        return bulk_filter_parameters(view)

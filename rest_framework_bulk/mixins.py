@@ -36,6 +36,7 @@ from .operations import (
     narrowed,
 )
 from .prefer import parse_prefer
+from .schemas import BulkDefaultSchema
 from .settings import api_settings
 
 __all__ = [
@@ -91,6 +92,9 @@ class BulkErrorsMixin:
     of DRF's shape read it as before. Errors keyed by field keep DRF's shape
     unless ``is_bulk_request()`` says the request is a bulk one.
     """
+
+    #: DRF's schema generator describes the bulk routes with ``BulkAutoSchema``.
+    schema = BulkDefaultSchema()
 
     def is_bulk_request(self) -> bool:
         """Whether this request is a bulk one (its field errors are reshaped)."""
