@@ -8,6 +8,7 @@ from rest_framework_bulk import (
     BulkOperationsMixin,
     ListBulkCreateUpdateDestroyAPIView,
 )
+from rest_framework_bulk.filters import BulkFilterBackend
 
 from .models import (
     Article,
@@ -245,3 +246,12 @@ class PageViewSet(BulkOperationsMixin, BulkModelViewSet):
 
     queryset = Page.objects.all()
     serializer_class = PageSerializer
+
+
+class FilterBackendItemViewSet(BulkModelViewSet):
+    """Filtered on every route by ``BulkFilterBackend``."""
+
+    queryset = Item.objects.all()
+    serializer_class = ItemSerializer
+    filter_backends = [BulkFilterBackend]
+    bulk_filter_fields = {"quantity": ["gte"], "sku": ["exact", "startswith"]}

@@ -1,0 +1,36 @@
+"""The views whose OpenAPI schema ``test_schemas.py`` compares to ``tests/schemas/``.
+
+One of each kind: the generic views, view sets on the list route and on
+``/bulk/``, an integer, a UUID and a slug lookup, object permissions,
+django-filter, ``BulkFilterBackend``, versions (required or not), a required idempotency key, a
+filter backend that cannot describe itself, and the job API.
+"""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from rest_framework_bulk.routes import BulkRouter
+
+from . import views
+
+router = BulkRouter()
+router.register("items", views.ItemViewSet, basename="item")
+router.register("filtered-items", views.FilteredItemViewSet, basename="filtered-item")
+router.register("scoped-items", views.ScopedItemViewSet, basename="scoped-item")
+router.register("bulk-filtered-items", views.FilterBackendItemViewSet, basename="bulk-filtered")
+router.register("documents", views.DocumentViewSet, basename="document")
+router.register("articles", views.ArticleViewSet, basename="article")
+router.register("tickets", views.TicketViewSet, basename="ticket")
+router.register("strict-tickets", views.StrictTicketViewSet, basename="strict-ticket")
+router.register("pages", views.PageViewSet, basename="page")
+
+plain_router = SimpleRouter()
+plain_router.register("items", views.ItemBulkViewSet, basename="item")
+
+urlpatterns = [
+    path("v2/", include((plain_router.urls, "v2"), namespace="v2")),
+    path("simple/", views.SimpleBulkAPIView.as_view(), name="bulk"),
+    path("key-required/", views.KeyRequiredBulkAPIView.as_view(), name="key-required"),
+    path("api/", include((router.urls, "api"), namespace="api")),
+    path("", include("rest_framework_bulk.urls")),
+]
