@@ -5,10 +5,14 @@ After a change that alters a schema on purpose, write the files again and
 review the diff::
 
     make schemas
+
+The files hold what every Django and DRF version of the matrix generates;
+``normalize()`` leaves out what those versions change.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
@@ -36,6 +40,40 @@ REGENERATE = os.environ.get("DRF_BULK_REGENERATE_SCHEMAS") == "1"
 DEMO_ENV = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo.settings"}
 
 SPECTACULAR = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+
+
+INT64_MAX = 2**63 - 1
+
+
+def normalize(schema: dict) -> dict:
+    """``schema`` without what the Django and DRF versions of the matrix change in it.
+
+    The serializers' components differ by version, not by drf-bulk: Django 5
+    gives SQLite integer columns a 64-bit range (``minimum``, ``maximum``,
+    ``format: int64``) and DRF 3.15 gives serializer fields their model
+    field's ``default``.
+    """
+    schema = copy.deepcopy(schema)
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("type") == "integer" and node.get("maximum") == INT64_MAX:
+                node.pop("maximum")
+                if node.get("minimum") in (-INT64_MAX - 1, 0):
+                    node.pop("minimum")
+                if node.get("format") == "int64":
+                    node.pop("format")
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    for component in schema.get("components", {}).get("schemas", {}).values():
+        for field in component.get("properties", {}).values():
+            field.pop("default", None)
+    return schema
 
 
 def compare_with_file(name: str, text: str) -> None:
@@ -68,7 +106,7 @@ def spectacular_schema(urlconf: str) -> dict:
 
 
 def render(schema: dict) -> str:
-    return OpenApiYamlRenderer().render(schema, renderer_context={}).decode()
+    return OpenApiYamlRenderer().render(normalize(schema), renderer_context={}).decode()
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +144,8 @@ def test_demo_schema_matches_the_file(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr and "Error" not in result.stderr, result.stderr
-    compare_with_file("demo.yaml", out.read_text(encoding="utf-8"))
+    schema = yaml.safe_load(out.read_text(encoding="utf-8"))
+    compare_with_file("demo.yaml", render(schema))
 
 
 def test_list_route_bodies_are_lists(schema):
