@@ -17,6 +17,7 @@ endpoint to drf-spectacular.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.apps import apps
@@ -605,15 +606,29 @@ class BulkAutoSchema(AutoSchema):
 
 
 class BulkDefaultSchema(DefaultSchema):
-    """DRF's ``DefaultSchema``, giving ``BulkAutoSchema`` in place of DRF's ``AutoSchema``.
+    """DRF's ``DefaultSchema``, with the bulk description on top of ``DEFAULT_SCHEMA_CLASS``.
 
-    Any other ``DEFAULT_SCHEMA_CLASS`` (drf-spectacular's, your own) is
-    used as it is.
+    DRF's ``AutoSchema`` becomes ``BulkAutoSchema``; drf-spectacular's (or a
+    subclass of it) gains ``BulkSchemaMixin``, so that an
+    ``@extend_schema`` on one action still stacks on the bulk description.
+    Any other class is used as it is.
     """
 
     def __get__(self, instance, owner):
+        if instance is not None and instance in self.instance_schemas:
+            return self.instance_schemas[instance]  # set on the view: used as it is
         inspector = super().__get__(instance, owner)
         if type(inspector) is AutoSchema:
             inspector = BulkAutoSchema()
             inspector.view = instance
+            return inspector
+        spectacular = sys.modules.get("drf_spectacular.openapi")
+        if spectacular is not None and isinstance(inspector, spectacular.AutoSchema):
+            # drf-spectacular is in use, and so loaded already.
+            from .contrib.spectacular import bulk_schema_class
+
+            schema_class = bulk_schema_class(type(inspector))
+            if type(inspector) is not schema_class:
+                inspector = schema_class()
+                inspector.view = instance
         return inspector

@@ -3,15 +3,26 @@
 One of each kind: the generic views, view sets on the list route and on
 ``/bulk/``, an integer, a UUID and a slug lookup, object permissions,
 django-filter, ``BulkFilterBackend``, versions (required or not), a required idempotency key, a
-filter backend that cannot describe itself, and the job API.
+filter backend that cannot describe itself, an ``@extend_schema`` of the
+project's own, and the job API.
 """
 
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
 from rest_framework.routers import SimpleRouter
 
 from rest_framework_bulk.routes import BulkRouter
 
 from . import views
+
+
+class AnnotatedTicketViewSet(views.TicketViewSet):
+    """An ``@extend_schema`` of the project's own on one bulk action."""
+
+    @extend_schema(description="Retitle tickets.")
+    def partial_bulk_update(self, request, *args, **kwargs):
+        return super().partial_bulk_update(request, *args, **kwargs)
+
 
 router = BulkRouter()
 router.register("items", views.ItemViewSet, basename="item")
@@ -23,6 +34,7 @@ router.register("articles", views.ArticleViewSet, basename="article")
 router.register("tickets", views.TicketViewSet, basename="ticket")
 router.register("strict-tickets", views.StrictTicketViewSet, basename="strict-ticket")
 router.register("pages", views.PageViewSet, basename="page")
+router.register("annotated-tickets", AnnotatedTicketViewSet, basename="annotated-ticket")
 
 plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")

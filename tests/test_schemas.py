@@ -189,6 +189,14 @@ def test_bulk_delete_describes_its_body_and_filters(schema):
     assert slug_items[1]["required"] == ["slug"]
 
 
+def test_extend_schema_stacks_on_the_bulk_description(schema):
+    patch = schema["paths"]["/api/annotated-tickets/"]["patch"]
+    assert patch["description"] == "Retitle tickets."
+    assert patch["operationId"] == "api_annotated_tickets_partial_bulk_update"
+    assert json_body(patch)["items"]["allOf"][0] == {"$ref": "#/components/schemas/PatchedTicket"}
+    assert "207" in patch["responses"]
+
+
 def test_bulk_endpoint(schema):
     operations = schema["paths"]["/v2/items/bulk/"]
     post = operations["post"]

@@ -25,6 +25,7 @@ The job API (``rest_framework_bulk.jobs``) is described by
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from typing import Any
 
@@ -627,6 +628,7 @@ class BulkSchemaMixin:
         return "_".join([*tokens, action])
 
 
+@functools.cache
 def bulk_schema_class(schema_class: type) -> type:
     """``schema_class`` with ``BulkSchemaMixin`` below its ``@extend_schema`` layers.
 
