@@ -2,12 +2,13 @@
 
 One of each kind: the generic views, view sets on the list route and on
 ``/bulk/``, an integer, a UUID and a slug lookup, object permissions,
-django-filter, ``BulkFilterBackend``, versions (required or not), a required idempotency key, a
-filter backend that cannot describe itself, an ``@extend_schema`` of the
-project's own, and the job API.
+django-filter, ``BulkFilterBackend``, versions (required or not), a required
+idempotency key, a filter backend that cannot describe itself, an
+``@extend_schema`` and a ``schema`` of the project's own, and the job API.
 """
 
 from django.urls import include, path
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
 from rest_framework.routers import SimpleRouter
 
@@ -24,6 +25,17 @@ class AnnotatedTicketViewSet(views.TicketViewSet):
         return super().partial_bulk_update(request, *args, **kwargs)
 
 
+class TaggedSchema(AutoSchema):
+    def get_tags(self):
+        return ["own"]
+
+
+class OwnSchemaTicketViewSet(views.TicketViewSet):
+    """A ``schema`` of the view's own."""
+
+    schema = TaggedSchema()
+
+
 router = BulkRouter()
 router.register("items", views.ItemViewSet, basename="item")
 router.register("filtered-items", views.FilteredItemViewSet, basename="filtered-item")
@@ -35,6 +47,7 @@ router.register("tickets", views.TicketViewSet, basename="ticket")
 router.register("strict-tickets", views.StrictTicketViewSet, basename="strict-ticket")
 router.register("pages", views.PageViewSet, basename="page")
 router.register("annotated-tickets", AnnotatedTicketViewSet, basename="annotated-ticket")
+router.register("own-schema-tickets", OwnSchemaTicketViewSet, basename="own-schema-ticket")
 
 plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")

@@ -197,6 +197,13 @@ def test_extend_schema_stacks_on_the_bulk_description(schema):
     assert "207" in patch["responses"]
 
 
+def test_a_schema_of_the_views_own_keeps_the_bulk_description(schema):
+    operations = schema["paths"]["/api/own-schema-tickets/"]
+    assert operations["put"]["tags"] == ["own"]
+    assert json_body(operations["put"])["type"] == "array"
+    assert operations["delete"]["operationId"] == "api_own_schema_tickets_bulk_destroy"
+
+
 def test_bulk_endpoint(schema):
     operations = schema["paths"]["/v2/items/bulk/"]
     post = operations["post"]
@@ -362,7 +369,7 @@ def test_drf_generateschema_on_the_demo():
 def test_bulk_filter_backend_describes_its_filters(schema, capsys):
     spectacular = schema["paths"]["/api/bulk-filtered-items/"]["get"]["parameters"]
     assert [p["name"] for p in spectacular] == ["quantity__gte", "sku", "sku__startswith"]
-    call_command("generateschema", urlconf="tests.schema_urls", format="openapi-json")
+    call_command("generateschema", urlconf="tests.urls", format="openapi-json")
     drf = json.loads(capsys.readouterr().out)
     listed = drf["paths"]["/api/bulk-filtered-items/"]["get"]["parameters"]
     assert [p["name"] for p in listed] == ["quantity__gte", "sku", "sku__startswith"]

@@ -27,6 +27,7 @@ router.register("strict-tickets", views.StrictTicketViewSet, basename="strict-ti
 router.register("writable-tickets", views.WritableVersionTicketViewSet, basename="writable-ticket")
 router.register("per-item-tickets", views.PerItemTicketViewSet, basename="per-item-ticket")
 router.register("pages", views.PageViewSet, basename="page")
+router.register("bulk-filtered-items", views.FilterBackendItemViewSet, basename="bulk-filtered")
 
 plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")

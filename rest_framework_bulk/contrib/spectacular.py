@@ -644,15 +644,20 @@ def bulk_schema_class(schema_class: type) -> type:
 
 
 class BulkViewExtension(OpenApiViewExtension):
-    """Describes every view built from the bulk mixins (``BulkOperationsMixin`` included)."""
+    """Describes the bulk views whose ``schema`` is their own.
+
+    The bulk mixins' ``DefaultSchema`` adds ``BulkSchemaMixin`` already; a
+    view that sets ``schema`` itself, or a class-level ``@extend_schema``,
+    gets it here.
+    """
 
     target_class = "rest_framework_bulk.mixins.BulkOperationMixin"
     match_subclasses = True
 
     def view_replacement(self):
         schema_class = type(self.target.schema)
-        if not issubclass(schema_class, AutoSchema):
-            return self.target  # not drf-spectacular's: leave the view alone
+        if not issubclass(schema_class, AutoSchema) or issubclass(schema_class, BulkSchemaMixin):
+            return self.target  # not drf-spectacular's, or described already
         return type(
             self.target.__name__,
             (self.target,),
