@@ -162,6 +162,10 @@ Idempotent-Replayed: true), and no row is created twice:
 
   curl -i -u demo:demo -X POST http://$(DEMO_ADDR)/api/products/bulk/ -H 'Idempotency-Key: retry-upload-1' -F file=@/tmp/retry.csv
 
+The OpenAPI schema of the demo API (drf-spectacular):
+
+  curl http://$(DEMO_ADDR)/api/schema/
+
 `make demo` again keeps the data; `cd example && ../$(BIN)/python manage.py seed_demo --reset` restores it.
 
 endef
