@@ -318,13 +318,17 @@ def error_schema(item_error: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def item_result_schema() -> dict[str, Any]:
+def item_status_schema() -> dict[str, Any]:
+    return {"type": "string", "enum": list(ITEM_STATUSES)}
+
+
+def item_result_schema(status: dict[str, Any] | None = None) -> dict[str, Any]:
     """One item of a result summary (``items[]``)."""
     return {
         "type": "object",
         "properties": {
             "index": {"type": "integer"},
-            "status": {"type": "string", "enum": ITEM_STATUSES},
+            "status": status or item_status_schema(),
             "id": {**KEY_SCHEMA, "description": "The primary key."},
             "lookup": {
                 **KEY_SCHEMA,
@@ -353,8 +357,7 @@ def result_schema(item_result: dict[str, Any] | None = None) -> dict[str, Any]:
         "properties": {
             "code": {
                 "type": "string",
-                "enum": ["invalid"],
-                "description": "Only when every item was rejected (400).",
+                "description": "`invalid`, only when every item was rejected (400).",
             },
             "total_items": {"type": "integer"},
             "success_count": {"type": "integer"},

@@ -4,17 +4,20 @@ One of each kind: the generic views, view sets on the list route and on
 ``/bulk/``, an integer, a UUID and a slug lookup, object permissions,
 django-filter, ``BulkFilterBackend``, versions (required or not), a required
 idempotency key, a filter backend that cannot describe itself, an
-``@extend_schema`` and a ``schema`` of the project's own, and the job API.
+``@extend_schema`` and a ``schema`` of the project's own, fields named like
+those of the bulk components, and the job API.
 """
 
 from django.urls import include, path
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.routers import SimpleRouter
 
 from rest_framework_bulk.routes import BulkRouter
 
 from . import views
+from .serializers import ItemSerializer
 
 
 class AnnotatedTicketViewSet(views.TicketViewSet):
@@ -36,6 +39,19 @@ class OwnSchemaTicketViewSet(views.TicketViewSet):
     schema = TaggedSchema()
 
 
+class ChoicesItemSerializer(ItemSerializer):
+    # Named like fields of the bulk components: their choices must not collide.
+    status = serializers.ChoiceField(["open", "closed"], required=False, write_only=True)
+    state = serializers.ChoiceField(["new", "old"], required=False, write_only=True)
+
+    class Meta(ItemSerializer.Meta):
+        fields = [*ItemSerializer.Meta.fields, "status", "state"]
+
+
+class ChoicesItemViewSet(views.ItemViewSet):
+    serializer_class = ChoicesItemSerializer
+
+
 router = BulkRouter()
 router.register("items", views.ItemViewSet, basename="item")
 router.register("filtered-items", views.FilteredItemViewSet, basename="filtered-item")
@@ -48,6 +64,7 @@ router.register("strict-tickets", views.StrictTicketViewSet, basename="strict-ti
 router.register("pages", views.PageViewSet, basename="page")
 router.register("annotated-tickets", AnnotatedTicketViewSet, basename="annotated-ticket")
 router.register("own-schema-tickets", OwnSchemaTicketViewSet, basename="own-schema-ticket")
+router.register("choices-items", ChoicesItemViewSet, basename="choices-item")
 
 plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")

@@ -135,11 +135,21 @@ class BulkErrorComponent(BulkComponent):
         return schemas.error_schema(item)
 
 
+class BulkItemStatusComponent(BulkComponent):
+    # A component of its own, so that drf-spectacular's enum naming leaves
+    # the project's own `status` choices alone.
+    component_name = "BulkItemStatus"
+
+    def get_component_schema(self, auto_schema, direction):
+        return schemas.item_status_schema()
+
+
 class BulkItemResultComponent(BulkComponent):
     component_name = "BulkItemResult"
 
     def get_component_schema(self, auto_schema, direction):
-        return schemas.item_result_schema()
+        status = auto_schema.resolve_serializer(BulkItemStatusComponent(), direction).ref
+        return schemas.item_result_schema(status)
 
 
 class BulkResultComponent(BulkComponent):
@@ -686,6 +696,38 @@ if apps.is_installed("rest_framework_bulk.jobs"):
             "required": ["count", "url"],
         }
 
+    class BulkJobChoicesComponent(BulkComponent):
+        """The choices of a job's field, named after the job, not the field."""
+
+        choices: Any = None
+
+        def get_component_schema(self, auto_schema, direction):
+            return {
+                "type": "string",
+                "enum": list(self.choices.values),
+                "description": "\n".join(
+                    f"* `{value}` - {label}" for value, label in self.choices.choices
+                ),
+            }
+
+    class BulkJobStateComponent(BulkJobChoicesComponent):
+        component_name = "BulkJobState"
+        choices = BulkJob.State
+
+    class BulkJobOperationComponent(BulkJobChoicesComponent):
+        component_name = "BulkJobOperation"
+        choices = BulkJob.Operation
+
+    class BulkJobHandlingComponent(BulkJobChoicesComponent):
+        component_name = "BulkJobHandling"
+        choices = BulkJob.Handling
+
+    JOB_CHOICES = {
+        "state": BulkJobStateComponent,
+        "operation": BulkJobOperationComponent,
+        "handling": BulkJobHandlingComponent,
+    }
+
     class BulkJobSerializerExtension(OpenApiSerializerExtension):
         """Spells out the computed fields of a job (``progress``, ``counts``, ``results``)."""
 
@@ -733,6 +775,11 @@ if apps.is_installed("rest_framework_bulk.jobs"):
                     "description": "Once the job has finished: its result files.",
                 },
             }
+            for name, component in JOB_CHOICES.items():
+                # Not `StateEnum`: the project may have a `state` of its own.
+                computed[name] = {
+                    "allOf": [auto_schema.resolve_serializer(component(), direction).ref]
+                }
             for name, field_schema in computed.items():
                 if name in properties:
                     properties[name] = {**field_schema, "readOnly": True}
