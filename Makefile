@@ -30,13 +30,14 @@ PYENV = $(shell command -v pyenv 2>/dev/null || ls "$${PYENV_ROOT:-$$HOME/.pyenv
 MATRIX_PATH = $(shell test -n "$(PYENV)" && for v in $(MATRIX_PYTHONS); do \
 	d=$$("$(PYENV)" prefix $$v 2>/dev/null) && printf '%s/bin:' "$$d"; done)$(PATH)
 
-.PHONY: help test test-postgres test-mariadb matrix demo bench docs lint clean distclean
+.PHONY: help test test-postgres test-mariadb matrix schemas demo bench docs lint clean distclean
 
 help:
 	@echo "make test           run the test suite on SQLite"
 	@echo "make test-postgres  run it on PostgreSQL  ($(POSTGRES_URL))"
 	@echo "make test-mariadb   run it on MariaDB     ($(MARIADB_URL))"
 	@echo "make matrix         run it across the Python x Django x DRF matrix (tox)"
+	@echo "make schemas        write the OpenAPI schemas in tests/schemas/ again"
 	@echo "make demo           migrate and seed the example project, then serve it on $(DEMO_ADDR)"
 	@echo "make bench          run the benchmarks (extra arguments in BENCH_ARGS)"
 	@echo "make docs           build the documentation into docs/_build/html"
@@ -60,7 +61,7 @@ $(BIN)/python:
 # pip learnt `--group` (PEP 735 dependency groups) in 25.1.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet --upgrade "pip>=25.1"
-	$(PIP) install --quiet --editable ".[celery,filter]" --group test
+	$(PIP) install --quiet --editable ".[celery,filter,spectacular]" --group test
 	@touch $@
 
 $(VENV)/.installed-mysql: $(VENV)/.installed-test
@@ -87,6 +88,10 @@ test-postgres: $(VENV)/.installed-test
 
 test-mariadb: $(VENV)/.installed-mysql
 	DATABASE_URL=$(MARIADB_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The OpenAPI schemas that tests/test_schemas.py compares with; review the diff.
+schemas: $(VENV)/.installed-test
+	DATABASE_URL=sqlite:// DRF_BULK_REGENERATE_SCHEMAS=1 $(BIN)/pytest tests/test_schemas.py -q
 
 matrix: $(VENV)/.installed-tox
 	PATH="$(MATRIX_PATH)" $(BIN)/tox run $(TOX_ARGS)
@@ -159,6 +164,10 @@ Idempotent-Replayed: true), and no row is created twice:
   curl -i -u demo:demo -X POST http://$(DEMO_ADDR)/api/products/bulk/ -H 'Idempotency-Key: retry-upload-1' -F file=@/tmp/retry.csv
 
   curl -i -u demo:demo -X POST http://$(DEMO_ADDR)/api/products/bulk/ -H 'Idempotency-Key: retry-upload-1' -F file=@/tmp/retry.csv
+
+The OpenAPI schema of the demo API (drf-spectacular):
+
+  curl http://$(DEMO_ADDR)/api/schema/
 
 `make demo` again keeps the data; `cd example && ../$(BIN)/python manage.py seed_demo --reset` restores it.
 

@@ -48,6 +48,8 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.settings import api_settings
 
+from .schemas import bulk_filter_parameters
+
 __all__ = ["LOOKUPS", "RESERVED_QUERY_PARAMS", "BulkFilter", "BulkFilterBackend", "FilterLookup"]
 
 #: The lookups a view may allow.
@@ -141,6 +143,8 @@ class BulkFilter:
     """
 
     reserved: frozenset[str] = RESERVED_QUERY_PARAMS
+    #: The lookups that compare values as text.
+    text_lookups: frozenset[str] = TEXT_LOOKUPS
     #: The most values an ``in`` lookup accepts.
     max_in_values = 1000
     #: The longest text accepted as a value.
@@ -537,3 +541,7 @@ class BulkFilterBackend(BaseFilterBackend):
     def filter_queryset(self, request, queryset, view):
         bulk_filter_class = getattr(view, "bulk_filter_class", BulkFilter)
         return bulk_filter_class(view).filter_queryset(queryset, request.query_params)
+
+    def get_schema_operation_parameters(self, view):
+        """The allowed filters, as OpenAPI query parameters (for DRF's and drf-spectacular's generators)."""
+        return bulk_filter_parameters(view, getattr(view, "bulk_filter_class", BulkFilter))

@@ -37,6 +37,7 @@ from .operations import (
 )
 from .prefer import parse_prefer
 from .results import BulkResult, describe
+from .schemas import BulkDefaultSchema
 from .settings import api_settings
 from .targets import get_lookup_field
 
@@ -94,6 +95,9 @@ class BulkErrorsMixin:
     of DRF's shape read it as before. Errors keyed by field keep DRF's shape
     unless ``is_bulk_request()`` says the request is a bulk one.
     """
+
+    #: DRF's schema generator describes the bulk routes with ``BulkAutoSchema``.
+    schema = BulkDefaultSchema()
 
     def is_bulk_request(self) -> bool:
         """Whether this request is a bulk one (its field errors are reshaped)."""
@@ -375,13 +379,11 @@ class BulkCreateModelMixin(BulkViewMixin, mixins.CreateModelMixin):
     """Create one object from an object, or many from a list."""
 
     def create(self, request, *args, **kwargs):
-        """Create one object from an object (DRF's ``create()``), or many from a list (``bulk_create()``)."""
         if isinstance(request.data, list):
             return self.bulk_create(request, *args, **kwargs)
         return super().create(request, *args, **kwargs)
 
     def bulk_create(self, request, *args, **kwargs):
-        """Create the objects of a list body: 201 with them, or a summary when the client prefers one."""
         result = self.run_bulk_operation(CREATE, request.data)
         return self.get_bulk_response(result, status.HTTP_201_CREATED)
 
@@ -409,13 +411,11 @@ class BulkUpdateModelMixin(BulkViewMixin):
         return None
 
     def bulk_update(self, request, *args, **kwargs):
-        """Update (PUT) the objects the items name; with ``partial=True``, partially (PATCH)."""
         partial = kwargs.pop("partial", False)
         result = self.run_bulk_operation(PARTIAL_UPDATE if partial else UPDATE, request.data)
         return self.get_bulk_response(result, status.HTTP_200_OK)
 
     def partial_bulk_update(self, request, *args, **kwargs):
-        """Partially update (PATCH) the objects the items name."""
         kwargs["partial"] = True
         return self.bulk_update(request, *args, **kwargs)
 
@@ -471,7 +471,6 @@ class BulkDestroyModelMixin(BulkViewMixin):
             request.GET = query
 
     def bulk_destroy(self, request, *args, **kwargs):
-        """Delete the objects the body names, or the filtered list: 204, or a summary when preferred."""
         result = self.run_bulk_operation(DESTROY, request.data)
         return self.get_bulk_response(result, status.HTTP_204_NO_CONTENT)
 

@@ -281,17 +281,14 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     @bulk.mapping.put
     def bulk_put(self, request, *args, **kwargs):
-        """Replace the items' objects (PUT)."""
         return self.run_bulk_endpoint(UPDATE, status.HTTP_200_OK)
 
     @bulk.mapping.patch
     def bulk_patch(self, request, *args, **kwargs):
-        """Partially update the items' objects (PATCH)."""
         return self.run_bulk_endpoint(PARTIAL_UPDATE, status.HTTP_200_OK)
 
     @bulk.mapping.delete
     def bulk_delete(self, request, *args, **kwargs):
-        """Delete the objects the body names, or those the query's filters match."""
         return self.run_bulk_endpoint(DESTROY, status.HTTP_200_OK)
 
     # Helpers ------------------------------------------------------------

@@ -29,6 +29,7 @@ router.register("per-item-tickets", views.PerItemTicketViewSet, basename="per-it
 router.register("pages", views.PageViewSet, basename="page")
 router.register("memos", views.MemoViewSet, basename="memo")
 router.register("null-token-memos", views.NullTokenMemoViewSet, basename="null-token-memo")
+router.register("bulk-filtered-items", views.FilterBackendItemViewSet, basename="bulk-filtered")
 
 plain_router = SimpleRouter()
 plain_router.register("items", views.ItemBulkViewSet, basename="item")

@@ -9,6 +9,7 @@ from rest_framework_bulk import (
     BulkOperationsMixin,
     ListBulkCreateUpdateDestroyAPIView,
 )
+from rest_framework_bulk.filters import BulkFilterBackend
 
 from .models import (
     Article,
@@ -300,3 +301,12 @@ class NullTokenMemoViewSet(MemoViewSet):
     """Its own null token."""
 
     csv_null_value = "NULL"
+
+
+class FilterBackendItemViewSet(BulkModelViewSet):
+    """Filtered on every route by ``BulkFilterBackend``."""
+
+    queryset = Item.objects.all()
+    serializer_class = ItemSerializer
+    filter_backends = [BulkFilterBackend]
+    bulk_filter_fields = {"quantity": ["gte"], "sku": ["exact", "startswith"]}

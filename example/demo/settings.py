@@ -106,3 +106,15 @@ if find_spec("django_filters") is not None:
     REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = [
         "django_filters.rest_framework.DjangoFilterBackend",
     ]
+
+# `pip install drf-bulk[spectacular]` adds drf-spectacular: the OpenAPI schema of
+# the demo API is then at /api/schema/ (and `manage.py spectacular`).
+if find_spec("drf_spectacular") is not None:
+    INSTALLED_APPS.append("drf_spectacular")
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+    SPECTACULAR_SETTINGS = {
+        "TITLE": "drf-bulk demo",
+        "DESCRIPTION": "Products with bulk routes, the /bulk/ endpoint and the job API.",
+        "VERSION": "1.0.0",
+        "SERVE_INCLUDE_SCHEMA": False,
+    }

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 from django.urls import include, path
 
 from rest_framework_bulk.routes import BulkRouter
@@ -14,3 +16,8 @@ urlpatterns = [
     path("api/", include("rest_framework_bulk.urls")),
     path("api-auth/", include("rest_framework.urls")),
 ]
+
+if find_spec("drf_spectacular") is not None:
+    from drf_spectacular.views import SpectacularAPIView
+
+    urlpatterns.append(path("api/schema/", SpectacularAPIView.as_view(), name="schema"))

@@ -1,0 +1,1 @@
+"""Integrations with optional packages; each module here is the only one importing its package."""
