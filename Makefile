@@ -30,7 +30,7 @@ PYENV = $(shell command -v pyenv 2>/dev/null || ls "$${PYENV_ROOT:-$$HOME/.pyenv
 MATRIX_PATH = $(shell test -n "$(PYENV)" && for v in $(MATRIX_PYTHONS); do \
 	d=$$("$(PYENV)" prefix $$v 2>/dev/null) && printf '%s/bin:' "$$d"; done)$(PATH)
 
-.PHONY: help test test-postgres test-mariadb matrix demo bench docs lint clean distclean
+.PHONY: help test test-postgres test-mariadb matrix demo bench docs lint dist check-dist clean distclean
 
 help:
 	@echo "make test           run the test suite on SQLite"
@@ -41,10 +41,12 @@ help:
 	@echo "make bench          run the benchmarks (extra arguments in BENCH_ARGS)"
 	@echo "make docs           build the documentation into docs/_build/html"
 	@echo "make lint           ruff check and ruff format --check"
+	@echo "make dist           build the sdist and the wheel into dist/, and check them"
+	@echo "make check-dist     dist, then install the sdist in a fresh virtualenv and run its tests"
 	@echo "make clean          remove build, test and docs output"
 	@echo "make distclean      clean, and remove .venv, .tox and the demo database"
 	@echo
-	@echo "PYTEST_ARGS, TOX_ARGS and BENCH_ARGS are passed through, e.g."
+	@echo "PYTEST_ARGS, TOX_ARGS, BENCH_ARGS and DIST_PYTEST_ARGS are passed through, e.g."
 	@echo "  make test PYTEST_ARGS='-k create -x'"
 
 # --- virtualenv -------------------------------------------------------------
@@ -177,6 +179,43 @@ docs: $(VENV)/.installed-docs
 lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# --- packaging --------------------------------------------------------------
+
+# The tests `make check-dist` runs from the unpacked sdist: all but the job
+# tests, which start worker processes and take most of the suite's time.
+DIST_PYTEST_ARGS ?= -q tests --ignore=tests/jobs
+
+dist: $(VENV)/.installed-dist
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	@$(BIN)/python -c 'import email, glob, sys, zipfile, trove_classifiers as t; \
+		wheel = zipfile.ZipFile(glob.glob("dist/*.whl")[0]); \
+		meta = email.message_from_bytes(wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")))); \
+		unknown = [c for c in meta.get_all("Classifier") if c not in t.classifiers]; \
+		sys.exit("Unknown classifiers: " + ", ".join(unknown) if unknown else 0)'
+	@echo "The classifiers are known to PyPI."
+
+# Installs the sdist (not the checkout) into a new virtualenv, with the test
+# group it declares, and runs the tests it ships from the unpacked archive,
+# whose own copy of the package is removed so that the installed one is used.
+check-dist: dist
+	@set -e; tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/drf-bulk-dist.XXXXXX"); \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	sdist=$$(ls "$(CURDIR)"/dist/drf_bulk-*.tar.gz); \
+	tar -xzf "$$sdist" -C "$$tmp"; \
+	src=$$(ls -d "$$tmp"/drf_bulk-*/); \
+	rm -r "$$src/rest_framework_bulk"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check "pip>=25.1"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+		"drf-bulk[celery,filter] @ file://$$sdist" --group "$${src}pyproject.toml:test"; \
+	cd "$$src"; \
+	"$$tmp/venv/bin/python" -c 'import pathlib, rest_framework_bulk as p; \
+		print("Testing", p.__version__, "installed at", pathlib.Path(p.__file__).parent)'; \
+	echo "pytest $(DIST_PYTEST_ARGS)  (in $$src)"; \
+	DATABASE_URL=sqlite:// "$$tmp/venv/bin/python" -m pytest -p no:cacheprovider $(DIST_PYTEST_ARGS)
 
 # --- cleaning ---------------------------------------------------------------
 
