@@ -36,7 +36,8 @@ help:
 	@echo "make test           run the test suite on SQLite"
 	@echo "make test-postgres  run it on PostgreSQL  ($(POSTGRES_URL))"
 	@echo "make test-mariadb   run it on MariaDB     ($(MARIADB_URL))"
-	@echo "make matrix         run it across the Python x Django x DRF matrix (tox)"
+	@echo "make matrix         run it across the Python x Django x DRF matrix (tox), on SQLite,"
+	@echo "                    and PostgreSQL and MariaDB for the oldest and newest pairs"
 	@echo "make demo           migrate and seed the example project, then serve it on $(DEMO_ADDR)"
 	@echo "make bench          run the benchmarks (extra arguments in BENCH_ARGS)"
 	@echo "make docs           build the documentation into docs/_build/html"
@@ -48,6 +49,8 @@ help:
 	@echo
 	@echo "PYTEST_ARGS, TOX_ARGS, BENCH_ARGS and DIST_PYTEST_ARGS are passed through, e.g."
 	@echo "  make test PYTEST_ARGS='-k create -x'"
+	@echo "  make matrix TOX_ARGS='-m sqlite'   (the SQLite envs only; '-m servers' for the others)"
+	@echo "MATRIX_JOBS=3 runs three tox envs at a time."
 
 # --- virtualenv -------------------------------------------------------------
 
@@ -87,8 +90,13 @@ test-postgres: $(VENV)/.installed-test
 test-mariadb: $(VENV)/.installed-mysql
 	DATABASE_URL=$(MARIADB_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
+# The envs spend most of their time waiting on databases and job workers, so
+# a few can share two cores; each has its own test database.
+MATRIX_JOBS ?= 1
+TOX_RUN = $(if $(filter 1,$(MATRIX_JOBS)),run,run-parallel -p $(MATRIX_JOBS) --parallel-no-spinner)
+
 matrix: $(VENV)/.installed-tox
-	PATH="$(MATRIX_PATH)" $(BIN)/tox run $(TOX_ARGS)
+	PATH="$(MATRIX_PATH)" $(BIN)/tox $(TOX_RUN) $(TOX_ARGS)
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
