@@ -30,23 +30,28 @@ PYENV = $(shell command -v pyenv 2>/dev/null || ls "$${PYENV_ROOT:-$$HOME/.pyenv
 MATRIX_PATH = $(shell test -n "$(PYENV)" && for v in $(MATRIX_PYTHONS); do \
 	d=$$("$(PYENV)" prefix $$v 2>/dev/null) && printf '%s/bin:' "$$d"; done)$(PATH)
 
-.PHONY: help test test-postgres test-mariadb matrix schemas demo bench docs lint clean distclean
+.PHONY: help test test-postgres test-mariadb matrix schemas demo bench docs lint dist check-dist clean distclean
 
 help:
 	@echo "make test           run the test suite on SQLite"
 	@echo "make test-postgres  run it on PostgreSQL  ($(POSTGRES_URL))"
 	@echo "make test-mariadb   run it on MariaDB     ($(MARIADB_URL))"
-	@echo "make matrix         run it across the Python x Django x DRF matrix (tox)"
+	@echo "make matrix         run it across the Python x Django x DRF matrix (tox), on SQLite,"
+	@echo "                    and PostgreSQL and MariaDB for the oldest and newest pairs"
 	@echo "make schemas        write the OpenAPI schemas in tests/schemas/ again"
 	@echo "make demo           migrate and seed the example project, then serve it on $(DEMO_ADDR)"
 	@echo "make bench          run the benchmarks (extra arguments in BENCH_ARGS)"
 	@echo "make docs           build the documentation into docs/_build/html"
 	@echo "make lint           ruff check and ruff format --check"
+	@echo "make dist           build the sdist and the wheel into dist/, and check them"
+	@echo "make check-dist     dist, then install the sdist in a fresh virtualenv and run its tests"
 	@echo "make clean          remove build, test and docs output"
 	@echo "make distclean      clean, and remove .venv, .tox and the demo database"
 	@echo
-	@echo "PYTEST_ARGS, TOX_ARGS and BENCH_ARGS are passed through, e.g."
+	@echo "PYTEST_ARGS, TOX_ARGS, BENCH_ARGS and DIST_PYTEST_ARGS are passed through, e.g."
 	@echo "  make test PYTEST_ARGS='-k create -x'"
+	@echo "  make matrix TOX_ARGS='-m sqlite'   (the SQLite envs only; '-m servers' for the others)"
+	@echo "MATRIX_JOBS=3 runs three tox envs at a time."
 	@echo
 	@echo "The browser tests (tests/browser/) drive Debian's Chromium:"
 	@echo "  apt-get install chromium; make test PYTEST_ARGS=tests/browser"
@@ -93,8 +98,13 @@ test-mariadb: $(VENV)/.installed-mysql
 schemas: $(VENV)/.installed-test
 	DATABASE_URL=sqlite:// DRF_BULK_REGENERATE_SCHEMAS=1 $(BIN)/pytest tests/test_schemas.py -q
 
+# The envs spend most of their time waiting on databases and job workers, so
+# a few can share two cores; each has its own test database.
+MATRIX_JOBS ?= 1
+TOX_RUN = $(if $(filter 1,$(MATRIX_JOBS)),run,run-parallel -p $(MATRIX_JOBS) --parallel-no-spinner)
+
 matrix: $(VENV)/.installed-tox
-	PATH="$(MATRIX_PATH)" $(BIN)/tox run $(TOX_ARGS)
+	PATH="$(MATRIX_PATH)" $(BIN)/tox $(TOX_RUN) $(TOX_ARGS)
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
@@ -189,6 +199,43 @@ docs: $(VENV)/.installed-docs
 lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# --- packaging --------------------------------------------------------------
+
+# The tests `make check-dist` runs from the unpacked sdist: all but the job
+# tests, which start worker processes and take most of the suite's time.
+DIST_PYTEST_ARGS ?= -q tests --ignore=tests/jobs
+
+dist: $(VENV)/.installed-dist
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	@$(BIN)/python -c 'import email, glob, sys, zipfile, trove_classifiers as t; \
+		wheel = zipfile.ZipFile(glob.glob("dist/*.whl")[0]); \
+		meta = email.message_from_bytes(wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")))); \
+		unknown = [c for c in meta.get_all("Classifier") if c not in t.classifiers]; \
+		sys.exit("Unknown classifiers: " + ", ".join(unknown) if unknown else 0)'
+	@echo "The classifiers are known to PyPI."
+
+# Installs the sdist (not the checkout) into a new virtualenv, with the test
+# group it declares, and runs the tests it ships from the unpacked archive,
+# whose own copy of the package is removed so that the installed one is used.
+check-dist: dist
+	@set -e; tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/drf-bulk-dist.XXXXXX"); \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	sdist=$$(ls "$(CURDIR)"/dist/drf_bulk-*.tar.gz); \
+	tar -xzf "$$sdist" -C "$$tmp"; \
+	src=$$(ls -d "$$tmp"/drf_bulk-*/); \
+	rm -r "$$src/rest_framework_bulk"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check "pip>=25.1"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+		"drf-bulk[celery,filter] @ file://$$sdist" --group "$${src}pyproject.toml:test"; \
+	cd "$$src"; \
+	"$$tmp/venv/bin/python" -c 'import pathlib, rest_framework_bulk as p; \
+		print("Testing", p.__version__, "installed at", pathlib.Path(p.__file__).parent)'; \
+	echo "pytest $(DIST_PYTEST_ARGS)  (in $$src)"; \
+	DATABASE_URL=sqlite:// "$$tmp/venv/bin/python" -m pytest -p no:cacheprovider $(DIST_PYTEST_ARGS)
 
 # --- cleaning ---------------------------------------------------------------
 
