@@ -30,7 +30,7 @@ PYENV = $(shell command -v pyenv 2>/dev/null || ls "$${PYENV_ROOT:-$$HOME/.pyenv
 MATRIX_PATH = $(shell test -n "$(PYENV)" && for v in $(MATRIX_PYTHONS); do \
 	d=$$("$(PYENV)" prefix $$v 2>/dev/null) && printf '%s/bin:' "$$d"; done)$(PATH)
 
-.PHONY: help test test-postgres test-mariadb matrix demo bench docs lint clean distclean
+.PHONY: help test test-postgres test-mariadb matrix demo bench docs lint typecheck messages clean distclean
 
 help:
 	@echo "make test           run the test suite on SQLite"
@@ -41,6 +41,8 @@ help:
 	@echo "make bench          run the benchmarks (extra arguments in BENCH_ARGS)"
 	@echo "make docs           build the documentation into docs/_build/html"
 	@echo "make lint           ruff check and ruff format --check"
+	@echo "make typecheck      mypy, with the Django and DRF stubs"
+	@echo "make messages       update the translation catalogues (needs gettext)"
 	@echo "make clean          remove build, test and docs output"
 	@echo "make distclean      clean, and remove .venv, .tox and the demo database"
 	@echo
@@ -181,10 +183,14 @@ lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The files and settings are in pyproject.toml's [tool.mypy].
+typecheck: $(VENV)/.installed-types
+	$(BIN)/mypy
+
 # --- cleaning ---------------------------------------------------------------
 
 clean:
-	rm -rf build dist *.egg-info docs/_build .pytest_cache .ruff_cache
+	rm -rf build dist *.egg-info docs/_build .pytest_cache .ruff_cache .mypy_cache
 	find . -path ./$(VENV) -prune -o -path ./.tox -prune -o \
 		-name __pycache__ -type d -prune -exec rm -rf {} +
 

@@ -93,7 +93,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from email.message import Message
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from django.utils.encoding import force_str
 from django.utils.http import parse_header_parameters
@@ -631,7 +631,8 @@ def media_type_params(media_type: str, names: tuple[str, ...] = ("charset", "del
 
 def too_large_error(max_size: int | None) -> CSVTooLargeError:
     """The 413 error for a CSV file larger than ``max_size`` bytes."""
-    return csv_error("too_large", max_size=max_size)
+    # error_classes maps "too_large" to CSVTooLargeError.
+    return cast(CSVTooLargeError, csv_error("too_large", max_size=max_size))
 
 
 def iter_csv(

@@ -33,7 +33,7 @@ import datetime
 import decimal
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, cast
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -284,7 +284,8 @@ class BulkFilter:
                     self._get_key_lookups(key, value, in_query, allowed, targets, connection)
                 )
             except ValidationError as exc:
-                errors.setdefault(_shorten(key), []).extend(exc.detail)
+                # fail() raises with one message, which DRF wraps in a list.
+                errors.setdefault(_shorten(key), []).extend(cast("list[ErrorDetail]", exc.detail))
         if errors:
             raise ValidationError(errors)
         return lookups
@@ -462,7 +463,8 @@ class BulkFilter:
         elif isinstance(value, decimal.Decimal):
             if not value.is_finite():
                 raise ValueError("not finite")
-            exponent = value.as_tuple().exponent
+            # A finite decimal's exponent is an int, not "n", "N" or "F".
+            exponent = cast(int, value.as_tuple().exponent)
             whole_digits = value.adjusted() + 1
             if exponent < -_MAX_DECIMAL_PLACES:
                 raise ValueError("too precise")
@@ -485,29 +487,37 @@ class BulkFilter:
 
     def _resolve(self, model: type[models.Model], path: str, lookups: tuple[str, ...]) -> _Target:
         opts = model._meta
-        field = None
+        field: models.Field | models.ForeignObjectRel | None = None
         many = False
         parts = path.split("__")
         for index, part in enumerate(parts):
             if field is not None:
-                if not field.is_relation or field.related_model is None:
+                # A class once the app registry is ready (not "self").
+                related = field.related_model if field.is_relation else None
+                if not isinstance(related, type):
                     self._bad_path(path, model, f'"{parts[index - 1]}" is not a relation')
-                opts = field.related_model._meta
+                opts = related._meta
             try:
-                field = opts.pk if part == "pk" else opts.get_field(part)
+                found = opts.pk if part == "pk" else opts.get_field(part)
             except FieldDoesNotExist:
                 self._bad_path(path, model, f'"{opts.model.__name__}" has no field "{part}"')
+            if not isinstance(found, (models.Field, models.ForeignObjectRel)):
+                # A GenericForeignKey: no model to follow, no lookups.
+                self._bad_path(path, model, "generic relations cannot be filtered on")
+            field = found
             if field.is_relation and (field.many_to_many or field.one_to_many):
                 many = True
-        if field.is_relation:
-            if field.related_model is None:
+        assert field is not None  # a path has at least one part
+        if isinstance(field, models.Field) and not field.is_relation:
+            value_field = field
+        else:
+            related = field.related_model
+            if not isinstance(related, type):
                 self._bad_path(path, model, "generic relations cannot be filtered on")
             if isinstance(field, models.ForeignKey):
                 value_field = field.target_field
             else:
-                value_field = field.related_model._meta.pk
-        else:
-            value_field = field
+                value_field = related._meta.pk
         for lookup in lookups:
             if field.get_lookup(lookup) is None:
                 self._bad_path(path, model, f'it does not support the "{lookup}" lookup')

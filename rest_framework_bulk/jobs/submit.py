@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import uuid
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
@@ -182,7 +182,8 @@ def unstorable_error(exc: files.UnstorableItems, items: Any) -> BulkError:
         try:
             validator(value)  # DRF's wording for the character at fault
         except ValidationError as error:
-            message = str(error.detail[0])
+            # The validator raises with one message, which DRF wraps in a list.
+            message = str(cast(list, error.detail)[0])
         else:
             message = gettext("This value cannot be stored as UTF-8 text.")
         detail = {field: [ErrorDetail(message, code=validator.code)]}
