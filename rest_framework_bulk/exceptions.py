@@ -133,14 +133,18 @@ class TooManyItems(RequestError):
 
     def __init__(self, count: int | None, limit: int, *, hint: str | None = None):
         if count is None:
-            message = _(
-                "This request matches more than %(limit)d items; at most %(limit)d are allowed."
+            message = ngettext(
+                "This request matches more than %(limit)d item; at most %(limit)d is allowed.",
+                "This request matches more than %(limit)d items; at most %(limit)d are allowed.",
+                limit,
             ) % {"limit": limit}
         else:
-            message = _("This request carries %(count)d items; at most %(limit)d are allowed.") % {
-                "count": count,
-                "limit": limit,
-            }
+            # The count is above the limit, so it is the limit that may be 1.
+            message = ngettext(
+                "This request carries %(count)d items; at most %(limit)d is allowed.",
+                "This request carries %(count)d items; at most %(limit)d are allowed.",
+                limit,
+            ) % {"count": count, "limit": limit}
         if hint:
             message = f"{message} {hint}"
         super().__init__(message, "too_many_items")

@@ -41,8 +41,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.filters import BaseFilterBackend
@@ -155,7 +155,11 @@ class BulkFilter:
         "invalid_list": _(
             'Enter a list of values for "{field}", as a JSON list or comma-separated text.'
         ),
-        "too_many_values": _('"{field}" accepts at most {max} values.'),
+        "too_many_values": ngettext_lazy(
+            '"{field}" accepts at most {max} value.',
+            '"{field}" accepts at most {max} values.',
+            "max",
+        ),
         "invalid_range": _('Enter two values, a start and an end, for "{field}".'),
         "invalid_boolean": _('Enter true or false for "{field}".'),
         "null": _('"{field}" cannot be null.'),
@@ -292,7 +296,8 @@ class BulkFilter:
 
     def fail(self, key: str, **kwargs: Any) -> NoReturn:
         """Raise the error ``key`` of ``default_error_messages``, with its code."""
-        message = force_str(self.default_error_messages[key]).format(**kwargs)
+        # format() on the message itself, so that a plural (ngettext_lazy) picks its form.
+        message = str(self.default_error_messages[key].format(**kwargs))
         raise ValidationError(message, code=self.error_codes.get(key, self.default_error_code))
 
     def _iter_filters(self, filters: Any) -> Iterator[tuple[str, Any, bool]]:

@@ -272,12 +272,16 @@ class CSVMultiPartParser(MultiPartParser):
             )
             data, files = parser.parse()
         except MultiPartParserError as exc:
-            raise exceptions.ParseError(f"Multipart form parse error - {exc}") from exc
+            raise exceptions.ParseError(
+                _("Multipart form parse error - %(error)s") % {"error": exc}
+            ) from exc
         except RequestDataTooBig as exc:
             raise _RequestTooLarge(str(exc)) from exc
         except (SuspiciousOperation, ValueError) as exc:
             # Too many fields or files, or a Content-Type Django cannot read.
-            raise exceptions.ParseError(f"Multipart form parse error - {exc}") from exc
+            raise exceptions.ParseError(
+                _("Multipart form parse error - %(error)s") % {"error": exc}
+            ) from exc
         if not body.closed:
             for _name, uploads in files.lists():
                 for uploaded in uploads:

@@ -226,10 +226,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     def narrowing_hint(self) -> str:
         """What a 413 on ``GET /bulk/`` suggests: filters, ``ids``, or an export job."""
-        hint = _("Narrow it with filters or `ids`")
         if self.jobs_enabled():
-            hint += _(", or send `Prefer: respond-async` to export it as a job")
-        return hint + "."
+            return _(
+                "Narrow it with filters or `ids`, or send `Prefer: respond-async` to export it as a job."
+            )
+        return _("Narrow it with filters or `ids`.")
 
     def permitted(self, objects) -> list:
         """The objects that the view's object permissions let the user see."""

@@ -526,8 +526,22 @@ class Execution:
         """The job's ``message`` while it runs, ``done`` items into ``phase``."""
         values = {"done": done, "total": self.job.total}
         if phase == Phase.VALIDATING:
-            return gettext("Validated %(done)d of %(total)d items.") % values
-        return gettext("Processed %(done)d of %(total)d items.") % values
+            return (
+                ngettext(
+                    "Validated %(done)d of %(total)d item.",
+                    "Validated %(done)d of %(total)d items.",
+                    self.job.total,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "Processed %(done)d of %(total)d item.",
+                "Processed %(done)d of %(total)d items.",
+                self.job.total,
+            )
+            % values
+        )
 
     def save_progress(self, **fields) -> None:
         """Write ``fields`` to the job with a heartbeat, while the lease holds."""

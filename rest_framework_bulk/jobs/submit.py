@@ -33,7 +33,7 @@ from typing import Any, cast
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
 from django.urls import NoReverseMatch
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import ErrorDetail, NotAuthenticated, ValidationError
@@ -251,10 +251,11 @@ def accepted_response(job: BulkJob, request, headers: dict | None = None) -> Res
         message = gettext("Bulk %(operation)s job accepted.") % {"operation": operation}
         total = None
     else:
-        message = gettext("Bulk %(operation)s job accepted for %(count)d items.") % {
-            "operation": operation,
-            "count": job.total,
-        }
+        message = ngettext(
+            "Bulk %(operation)s job accepted for %(count)d item.",
+            "Bulk %(operation)s job accepted for %(count)d items.",
+            job.total,
+        ) % {"operation": operation, "count": job.total}
         total = job.total
     data = {
         "message": message,
