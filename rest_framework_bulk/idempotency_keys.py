@@ -220,8 +220,9 @@ class BulkIdempotencyMixin:
     }
 
     if TYPE_CHECKING:  # provided by the view the mixin is part of
-        # DRF's Request, but no type fits both it and the HttpRequest that
-        # Django's View declares, and every view has both among its bases.
+        # DRF's Request; but mypy wants a mixin's attribute to have the type
+        # every other base gives it, and a view has both APIView (Request) and
+        # Django's View (HttpRequest) among its bases.
         request: Any
 
         def is_bulk_request(self) -> bool: ...
