@@ -187,6 +187,14 @@ lint: $(VENV)/.installed-lint
 typecheck: $(VENV)/.installed-types
 	$(BIN)/mypy
 
+# Update every catalogue in rest_framework_bulk/locale/ from the source, then
+# compile it. Both the .po and the .mo are committed, so that installing and
+# testing need no gettext; this target does (apt-get install gettext). A new
+# language: mkdir -p rest_framework_bulk/locale/<code>/LC_MESSAGES first.
+messages: $(VENV)/.installed-test
+	cd rest_framework_bulk && ../$(BIN)/django-admin makemessages --all --no-obsolete --add-location file
+	cd rest_framework_bulk && ../$(BIN)/django-admin compilemessages
+
 # --- cleaning ---------------------------------------------------------------
 
 clean:
