@@ -30,7 +30,7 @@ PYENV = $(shell command -v pyenv 2>/dev/null || ls "$${PYENV_ROOT:-$$HOME/.pyenv
 MATRIX_PATH = $(shell test -n "$(PYENV)" && for v in $(MATRIX_PYTHONS); do \
 	d=$$("$(PYENV)" prefix $$v 2>/dev/null) && printf '%s/bin:' "$$d"; done)$(PATH)
 
-.PHONY: help test test-postgres test-mariadb matrix schemas demo bench docs lint dist check-dist clean distclean
+.PHONY: help test test-postgres test-mariadb matrix schemas demo bench docs lint typecheck messages dist check-dist clean distclean
 
 help:
 	@echo "make test           run the test suite on SQLite"
@@ -45,6 +45,8 @@ help:
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make dist           build the sdist and the wheel into dist/, and check them"
 	@echo "make check-dist     dist, then install the sdist in a fresh virtualenv and run its tests"
+	@echo "make typecheck      mypy, with the Django and DRF stubs"
+	@echo "make messages       update the translation catalogues (needs gettext)"
 	@echo "make clean          remove build, test and docs output"
 	@echo "make distclean      clean, and remove .venv, .tox and the demo database"
 	@echo
@@ -237,10 +239,22 @@ check-dist: dist
 	echo "pytest $(DIST_PYTEST_ARGS)  (in $$src)"; \
 	DATABASE_URL=sqlite:// "$$tmp/venv/bin/python" -m pytest -p no:cacheprovider $(DIST_PYTEST_ARGS)
 
+# The files and settings are in pyproject.toml's [tool.mypy].
+typecheck: $(VENV)/.installed-types
+	$(BIN)/mypy
+
+# Update every catalogue in rest_framework_bulk/locale/ from the source, then
+# compile it. Both the .po and the .mo are committed, so that installing and
+# testing need no gettext; this target does (apt-get install gettext). A new
+# language: mkdir -p rest_framework_bulk/locale/<code>/LC_MESSAGES first.
+messages: $(VENV)/.installed-test
+	cd rest_framework_bulk && ../$(BIN)/django-admin makemessages --all --no-obsolete --add-location file
+	cd rest_framework_bulk && ../$(BIN)/django-admin compilemessages
+
 # --- cleaning ---------------------------------------------------------------
 
 clean:
-	rm -rf build dist *.egg-info docs/_build .pytest_cache .ruff_cache
+	rm -rf build dist *.egg-info docs/_build .pytest_cache .ruff_cache .mypy_cache
 	find . -path ./$(VENV) -prune -o -path ./.tox -prune -o \
 		-name __pycache__ -type d -prune -exec rm -rf {} +
 

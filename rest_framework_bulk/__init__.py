@@ -14,6 +14,26 @@ an error in them surfaces where they are used rather than being swallowed.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
+    from .exceptions import BulkError
+    from .generics import (
+        BulkCreateAPIView,
+        BulkDestroyAPIView,
+        BulkModelViewSet,
+        BulkUpdateAPIView,
+        ListBulkCreateAPIView,
+        ListBulkCreateDestroyAPIView,
+        ListBulkCreateUpdateAPIView,
+        ListBulkCreateUpdateDestroyAPIView,
+        ListCreateBulkUpdateAPIView,
+        ListCreateBulkUpdateDestroyAPIView,
+    )
+    from .mixins import BulkCreateModelMixin, BulkDestroyModelMixin, BulkUpdateModelMixin
+    from .operations import BulkOperation
+    from .serializers import BulkListSerializer, BulkSerializerMixin
+    from .viewsets import BulkOperationsMixin
 
 __version__ = "1.0.0.dev0"
 
@@ -38,7 +58,27 @@ _EXPORTS = {
     "BulkError": "exceptions",
 }
 
-__all__ = sorted(_EXPORTS)
+# A literal, for type checkers and linters; tests check it against _EXPORTS.
+__all__ = [
+    "BulkCreateAPIView",
+    "BulkCreateModelMixin",
+    "BulkDestroyAPIView",
+    "BulkDestroyModelMixin",
+    "BulkError",
+    "BulkListSerializer",
+    "BulkModelViewSet",
+    "BulkOperation",
+    "BulkOperationsMixin",
+    "BulkSerializerMixin",
+    "BulkUpdateAPIView",
+    "BulkUpdateModelMixin",
+    "ListBulkCreateAPIView",
+    "ListBulkCreateDestroyAPIView",
+    "ListBulkCreateUpdateAPIView",
+    "ListBulkCreateUpdateDestroyAPIView",
+    "ListCreateBulkUpdateAPIView",
+    "ListCreateBulkUpdateDestroyAPIView",
+]
 
 
 def __getattr__(name: str):

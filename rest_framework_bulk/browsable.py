@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from django import forms
 from django.utils.html import escape, format_html
@@ -117,6 +118,8 @@ class BulkBrowsableAPIRenderer(BrowsableAPIRenderer):
     """DRF's browsable API, with forms that send lists on bulk routes; see the module."""
 
     template = "rest_framework_bulk/api.html"
+    #: Set by ``BrowsableAPIRenderer.render()``; the stubs do not declare it.
+    renderer_context: dict[str, Any]
 
     def get_context(self, data, accepted_media_type, renderer_context):
         view = renderer_context["view"]
@@ -310,7 +313,7 @@ class BulkBrowsableAPIRenderer(BrowsableAPIRenderer):
         """A job's progress and result files, for a job answer or a job's status."""
         if not isinstance(data, Mapping) or "status_url" not in data or "task_id" not in data:
             return None
-        progress = data.get("progress") if isinstance(data.get("progress"), Mapping) else {}
+        progress: Mapping = data["progress"] if isinstance(data.get("progress"), Mapping) else {}
         state = data.get("state") or "PENDING"
         total = progress.get("total", data.get("total_items"))
         results = []

@@ -11,9 +11,5 @@ from __future__ import annotations
 
 __all__ = ["FullResultSet"]
 
-try:  # Django 4.2+
-    from django.core.exceptions import FullResultSet
-except ImportError:  # pragma: no cover - Django before 4.2
-
-    class FullResultSet(Exception):
-        """Never raised: this Django compiles an empty WHERE clause to ``""``."""
+# Django 4.2, the oldest supported, has it; it stays importable from here.
+from django.core.exceptions import FullResultSet

@@ -93,11 +93,11 @@ import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from email.message import Message
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
-from django.utils.encoding import force_str
 from django.utils.http import parse_header_parameters
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from rest_framework import exceptions, status
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -376,8 +376,11 @@ class CSVRows(Iterator[CSVRow]):
         "duplicate_header": _(
             'Line {line}, column {column}: the field name "{name}" appears more than once.'
         ),
-        "too_many_cells": _(
-            "Line {line}, column {column}: the row has {count} cells but the header names {expected} fields."
+        # More cells than names: the header's count is the one that may be 1.
+        "too_many_cells": ngettext_lazy(
+            "Line {line}, column {column}: the row has {count} cells but the header names {expected} field.",
+            "Line {line}, column {column}: the row has {count} cells but the header names {expected} fields.",
+            "expected",
         ),
         "too_large": _("The CSV file is larger than the limit of {max_size} bytes."),
         "too_long": _("The CSV text is longer than the limit of {max_size} characters."),
@@ -606,7 +609,8 @@ def csv_error(
     """The error for ``key`` of ``CSVRows.default_error_messages``, formatted with ``kwargs``."""
     messages = CSVRows.default_error_messages if messages is None else messages
     classes = CSVRows.error_classes if classes is None else classes
-    message = force_str(messages[key]).format(**kwargs)
+    # format() on the message itself, so that a plural (ngettext_lazy) picks its form.
+    message = str(messages[key].format(**kwargs))
     return classes[key](message, line=kwargs.get("line"), column=kwargs.get("column"))
 
 
@@ -631,7 +635,8 @@ def media_type_params(media_type: str, names: tuple[str, ...] = ("charset", "del
 
 def too_large_error(max_size: int | None) -> CSVTooLargeError:
     """The 413 error for a CSV file larger than ``max_size`` bytes."""
-    return csv_error("too_large", max_size=max_size)
+    # error_classes maps "too_large" to CSVTooLargeError.
+    return cast(CSVTooLargeError, csv_error("too_large", max_size=max_size))
 
 
 def iter_csv(

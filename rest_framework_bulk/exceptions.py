@@ -20,6 +20,7 @@ item's lookup value when it is known; CSV input adds ``line``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -58,7 +59,8 @@ STATUS_BY_CODE = {
 class BulkError(APIException):
     """A bulk request rejected as a whole, listing the items at fault."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    detail: dict[str, Any]
     default_code = "invalid"
     default_detail = _("The request was rejected; nothing was written.")
 
@@ -97,7 +99,8 @@ class BulkError(APIException):
 class RequestError(APIException):
     """A bulk request whose envelope is wrong: not a list, too many items."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    detail: dict[str, Any]
     default_code = "invalid"
     default_detail = _("Invalid bulk request.")
 
@@ -130,14 +133,18 @@ class TooManyItems(RequestError):
 
     def __init__(self, count: int | None, limit: int, *, hint: str | None = None):
         if count is None:
-            message = _(
-                "This request matches more than %(limit)d items; at most %(limit)d are allowed."
+            message = ngettext(
+                "This request matches more than %(limit)d item; at most %(limit)d is allowed.",
+                "This request matches more than %(limit)d items; at most %(limit)d are allowed.",
+                limit,
             ) % {"limit": limit}
         else:
-            message = _("This request carries %(count)d items; at most %(limit)d are allowed.") % {
-                "count": count,
-                "limit": limit,
-            }
+            # The count is above the limit, so it is the limit that may be 1.
+            message = ngettext(
+                "This request carries %(count)d items; at most %(limit)d is allowed.",
+                "This request carries %(count)d items; at most %(limit)d are allowed.",
+                limit,
+            ) % {"count": count, "limit": limit}
         if hint:
             message = f"{message} {hint}"
         super().__init__(message, "too_many_items")
@@ -195,7 +202,7 @@ def error_body(exc: APIException, status_code: int | None = None) -> dict:
     detail = exc.detail
     if isinstance(detail, dict) and isinstance(detail.get("code"), str) and "detail" in detail:
         return detail
-    status_code = status_code or getattr(exc, "status_code", 400)
+    status_code = status_code or int(getattr(exc, "status_code", 400))
     codes = exc.get_codes()
     if isinstance(detail, (dict, list)):
         code = (
@@ -225,6 +232,7 @@ def error_body(exc: APIException, status_code: int | None = None) -> dict:
 def _first_code(codes: Any) -> str | None:
     if isinstance(codes, str):
         return codes
+    values: Iterable[Any]
     if isinstance(codes, dict):
         values = codes.values()
     elif isinstance(codes, list):

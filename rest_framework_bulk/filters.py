@@ -33,7 +33,7 @@ import datetime
 import decimal
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, cast
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -41,8 +41,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.filters import BaseFilterBackend
@@ -159,7 +159,11 @@ class BulkFilter:
         "invalid_list": _(
             'Enter a list of values for "{field}", as a JSON list or comma-separated text.'
         ),
-        "too_many_values": _('"{field}" accepts at most {max} values.'),
+        "too_many_values": ngettext_lazy(
+            '"{field}" accepts at most {max} value.',
+            '"{field}" accepts at most {max} values.',
+            "max",
+        ),
         "invalid_range": _('Enter two values, a start and an end, for "{field}".'),
         "invalid_boolean": _('Enter true or false for "{field}".'),
         "null": _('"{field}" cannot be null.'),
@@ -288,14 +292,16 @@ class BulkFilter:
                     self._get_key_lookups(key, value, in_query, allowed, targets, connection)
                 )
             except ValidationError as exc:
-                errors.setdefault(_shorten(key), []).extend(exc.detail)
+                # fail() raises with one message, which DRF wraps in a list.
+                errors.setdefault(_shorten(key), []).extend(cast("list[ErrorDetail]", exc.detail))
         if errors:
             raise ValidationError(errors)
         return lookups
 
     def fail(self, key: str, **kwargs: Any) -> NoReturn:
         """Raise the error ``key`` of ``default_error_messages``, with its code."""
-        message = force_str(self.default_error_messages[key]).format(**kwargs)
+        # format() on the message itself, so that a plural (ngettext_lazy) picks its form.
+        message = str(self.default_error_messages[key].format(**kwargs))
         raise ValidationError(message, code=self.error_codes.get(key, self.default_error_code))
 
     def _iter_filters(self, filters: Any) -> Iterator[tuple[str, Any, bool]]:
@@ -466,7 +472,8 @@ class BulkFilter:
         elif isinstance(value, decimal.Decimal):
             if not value.is_finite():
                 raise ValueError("not finite")
-            exponent = value.as_tuple().exponent
+            # A finite decimal's exponent is an int, not "n", "N" or "F".
+            exponent = cast(int, value.as_tuple().exponent)
             whole_digits = value.adjusted() + 1
             if exponent < -_MAX_DECIMAL_PLACES:
                 raise ValueError("too precise")
@@ -489,29 +496,37 @@ class BulkFilter:
 
     def _resolve(self, model: type[models.Model], path: str, lookups: tuple[str, ...]) -> _Target:
         opts = model._meta
-        field = None
+        field: models.Field | models.ForeignObjectRel | None = None
         many = False
         parts = path.split("__")
         for index, part in enumerate(parts):
             if field is not None:
-                if not field.is_relation or field.related_model is None:
+                # A class once the app registry is ready (not "self").
+                related = field.related_model if field.is_relation else None
+                if not isinstance(related, type):
                     self._bad_path(path, model, f'"{parts[index - 1]}" is not a relation')
-                opts = field.related_model._meta
+                opts = related._meta
             try:
-                field = opts.pk if part == "pk" else opts.get_field(part)
+                found = opts.pk if part == "pk" else opts.get_field(part)
             except FieldDoesNotExist:
                 self._bad_path(path, model, f'"{opts.model.__name__}" has no field "{part}"')
+            if not isinstance(found, (models.Field, models.ForeignObjectRel)):
+                # A GenericForeignKey: no model to follow, no lookups.
+                self._bad_path(path, model, "generic relations cannot be filtered on")
+            field = found
             if field.is_relation and (field.many_to_many or field.one_to_many):
                 many = True
-        if field.is_relation:
-            if field.related_model is None:
+        assert field is not None  # a path has at least one part
+        if isinstance(field, models.Field) and not field.is_relation:
+            value_field = field
+        else:
+            related = field.related_model
+            if not isinstance(related, type):
                 self._bad_path(path, model, "generic relations cannot be filtered on")
             if isinstance(field, models.ForeignKey):
                 value_field = field.target_field
             else:
-                value_field = field.related_model._meta.pk
-        else:
-            value_field = field
+                value_field = related._meta.pk
         for lookup in lookups:
             if field.get_lookup(lookup) is None:
                 self._bad_path(path, model, f'it does not support the "{lookup}" lookup')

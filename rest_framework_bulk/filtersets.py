@@ -46,7 +46,7 @@ import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections, models
 from django.utils.datastructures import MultiValueDict
@@ -54,6 +54,11 @@ from django.utils.encoding import force_str
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from .filters import _shorten
+
+if TYPE_CHECKING:
+    from django_filters.rest_framework import DjangoFilterBackend as _FilterBackendBase
+else:
+    _FilterBackendBase = object
 
 __all__ = ["bulk_filter_backends", "get_filterset_backend", "uses_filterset"]
 
@@ -134,7 +139,7 @@ def bulk_backend(backend: type) -> type:
     return type(backend.__name__, (BulkFilterSetBackendMixin, backend), {})
 
 
-class BulkFilterSetBackendMixin:
+class BulkFilterSetBackendMixin(_FilterBackendBase):
     """
     What ``/bulk/`` changes in a ``DjangoFilterBackend``: refuses parameters
     the ``FilterSet`` does not read, and answers refused values in the
@@ -146,7 +151,7 @@ class BulkFilterSetBackendMixin:
         kwargs = super().get_filterset_kwargs(request, queryset, view)
         data = kwargs.get("data")
         own = view.get_bulk_filter().reserved
-        if hasattr(data, "getlist") and own.intersection(data):
+        if data is not None and hasattr(data, "getlist") and own.intersection(data):
             data = data.copy()
             for name in own:
                 data.pop(name, None)
@@ -243,8 +248,9 @@ def out_of_range(filterset: Any, read: dict, bulk_filter, connection) -> dict:
     errors = {}
     for name, filter_ in filterset.filters.items():
         field = get_model_field(model, filter_.field_name) if filter_.field_name else None
-        if field is not None and field.is_relation:
-            field = getattr(field, "target_field", None) or field.related_model._meta.pk
+        related = field.related_model if field is not None and field.is_relation else None
+        if isinstance(related, type):  # not a generic relation, nor unresolved
+            field = getattr(field, "target_field", None) or related._meta.pk
         if not isinstance(field, models.IntegerField):
             continue
         for key in read.get(name, ()):

@@ -69,6 +69,7 @@ import logging
 import re
 from datetime import timedelta
 from io import BytesIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from django.apps import apps
@@ -217,6 +218,14 @@ class BulkIdempotencyMixin:
             "A request with this `Idempotency-Key` is still running; retry once it has finished."
         ),
     }
+
+    if TYPE_CHECKING:  # provided by the view the mixin is part of
+        # DRF's Request; but mypy wants a mixin's attribute to have the type
+        # every other base gives it, and a view has both APIView (Request) and
+        # Django's View (HttpRequest) among its bases.
+        request: Any
+
+        def is_bulk_request(self) -> bool: ...
 
     def get_bulk_idempotency_required(self) -> bool:
         """Whether bulk writes must carry an ``Idempotency-Key``."""

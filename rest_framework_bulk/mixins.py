@@ -12,6 +12,8 @@ Each mixin adds one bulk action to a ``GenericAPIView`` and calls a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 from django.db.models.deletion import Collector
 from django.http import QueryDict
@@ -40,6 +42,9 @@ from .results import BulkResult, describe
 from .schemas import BulkDefaultSchema
 from .settings import api_settings
 from .targets import get_lookup_field
+
+if TYPE_CHECKING:
+    from rest_framework.serializers import BaseSerializer
 
 __all__ = [
     "BulkCreateModelMixin",
@@ -149,6 +154,10 @@ class BulkViewMixin(BulkBrowsableAPIMixin, BulkIdempotencyMixin, BulkErrorsMixin
     bulk_version_field: str | None = None
     #: Refuse update and delete items that carry no version (428).
     bulk_version_required = False
+
+    if TYPE_CHECKING:  # provided by GenericAPIView
+
+        def get_serializer_class(self) -> type[BaseSerializer]: ...
 
     def get_bulk_operation_class(self):
         """The class that runs this view's bulk operations (``bulk_operation_class``).

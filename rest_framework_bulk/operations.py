@@ -242,13 +242,17 @@ class BulkOperation:
         result.set_lines(items or (), start_index)
         return result
 
-    def run_in_transaction(self, items: list, start_index: int, queryset, using: str) -> BulkResult:
+    def run_in_transaction(
+        self, items: list | None, start_index: int, queryset, using: str
+    ) -> BulkResult:
         """Run the action on the items in one transaction on ``using``."""
         with transaction.atomic(using=using):
-            if self.action == CREATE:
-                result = self.create(items, start_index)
-            elif self.action == DESTROY:
+            if self.action == DESTROY:
                 result = self.destroy(items, start_index, queryset)
+            elif items is None:
+                raise AssertionError("Only a delete goes without items (check_items()).")
+            elif self.action == CREATE:
+                result = self.create(items, start_index)
             elif self.action == UPSERT:
                 result = self.upsert(items, start_index, queryset)
             else:
@@ -388,6 +392,7 @@ class BulkOperation:
         result = self.new_result(UPSERT, len(items))
         filtered = self.view.filter_queryset(queryset)
         field = self.upsert_field
+        assert field is not None, "the upsert action comes with its field"
         model_field = get_model_field(queryset.model, field)
         values, errors = lookup_values(items, field, model_field, start=start)
         found = fetch(
@@ -679,6 +684,8 @@ class BulkOperation:
         written them since they were read: those items fail.
         """
         version = self.version
+        if version is None:
+            return []
         claimed = [
             (index, target)
             for index, target in doomed

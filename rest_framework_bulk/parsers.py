@@ -125,7 +125,9 @@ class CSVParser(BaseParser):
     #: The null token; ``FROM_SETTINGS``: the ``CSV_NULL_VALUE`` setting.
     null_value: str | None = FROM_SETTINGS
 
-    def parse(self, stream, media_type=None, parser_context=None) -> CSVRows:
+    # The stubs say a parser returns a mapping, but `request.data` is whatever the
+    # parser made of the body (DRF's JSONParser returns lists too).
+    def parse(self, stream, media_type=None, parser_context=None) -> CSVRows:  # type: ignore[override]
         view = (parser_context or {}).get("view")
         params = media_type_params(media_type or self.media_type)
         return CSVRows(
@@ -270,12 +272,16 @@ class CSVMultiPartParser(MultiPartParser):
             )
             data, files = parser.parse()
         except MultiPartParserError as exc:
-            raise exceptions.ParseError(f"Multipart form parse error - {exc}") from exc
+            raise exceptions.ParseError(
+                _("Multipart form parse error - %(error)s") % {"error": exc}
+            ) from exc
         except RequestDataTooBig as exc:
             raise _RequestTooLarge(str(exc)) from exc
         except (SuspiciousOperation, ValueError) as exc:
             # Too many fields or files, or a Content-Type Django cannot read.
-            raise exceptions.ParseError(f"Multipart form parse error - {exc}") from exc
+            raise exceptions.ParseError(
+                _("Multipart form parse error - %(error)s") % {"error": exc}
+            ) from exc
         if not body.closed:
             for _name, uploads in files.lists():
                 for uploaded in uploads:

@@ -12,11 +12,14 @@ for a request's answer and a job's alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from .values import display
+
+if TYPE_CHECKING:
+    from .versions import VersionField
 
 __all__ = [
     "NO_VERSION",
@@ -173,7 +176,7 @@ _NOTHING = object()
 
 
 def summary_error(
-    index: int, code: str, detail: Any, *, line: int | None = None, data: Any = _NOTHING
+    index: int, code: str | None, detail: Any, *, line: int | None = None, data: Any = _NOTHING
 ) -> dict:
     """An entry of a summary's ``errors``: django-bulk-drf's shape, plus ``code`` and ``line``."""
     entry: dict[str, Any] = {"index": index, "code": code, "error": describe(detail)}
@@ -200,7 +203,7 @@ class BulkResult:
         self.serializer = serializer
         self.items: list[ItemResult] = []
         #: The view's version field; written items then report their new version.
-        self.version = None
+        self.version: VersionField | None = None
 
     def add(self, item: ItemResult) -> None:
         self.items.append(item)

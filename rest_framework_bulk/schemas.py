@@ -87,12 +87,13 @@ def bulk_kind(view, method: str, path: str = "") -> str | None:
         return ENDPOINT
     if getattr(view, "action_map", None):
         # A view set: the router says which action a method runs.
-        kind = {
+        routed: dict[str | None, str] = {
             "create": CREATE,
             "bulk_update": BULK_UPDATE,
             "partial_bulk_update": PARTIAL_BULK_UPDATE,
             "bulk_destroy": BULK_DESTROY,
-        }.get(action)
+        }
+        kind = routed.get(action)
         if kind == CREATE and not hasattr(view, "bulk_create"):
             return None
         return kind
@@ -103,12 +104,13 @@ def bulk_kind(view, method: str, path: str = "") -> str | None:
         return None
     kind = LIST_ROUTE_KINDS.get(method)
     # The bulk action each method needs the view to have (its bulk mixin).
-    action_name = {
+    actions: dict[str | None, str] = {
         CREATE: "bulk_create",
         BULK_UPDATE: "bulk_update",
         PARTIAL_BULK_UPDATE: "partial_bulk_update",
         BULK_DESTROY: "bulk_destroy",
-    }.get(kind)
+    }
+    action_name = actions.get(kind)
     return kind if action_name is not None and hasattr(view, action_name) else None
 
 
@@ -226,6 +228,8 @@ def version_schema(view) -> dict[str, Any] | None:
     if not name:
         return None
     model = view_model(view)
+    if model is None:
+        return dict(KEY_SCHEMA)
     try:
         return model_field_schema(model._meta.get_field(name))
     except (FieldDoesNotExist, AttributeError):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import (
@@ -93,6 +93,8 @@ class BulkListSerializer(ListSerializer):
     # Kept for code written against djangorestframework-bulk; the child's
     # ``Meta.update_lookup_field`` is what counts.
     update_lookup_field = DEFAULT_LOOKUP_FIELD
+    #: Always a serializer here; the stubs allow any field.
+    child: serializers.Serializer
 
     default_error_messages = {
         "conflict": _(
@@ -325,12 +327,13 @@ class BulkListSerializer(ListSerializer):
         """Relations the child reads per object, to fetch once for the whole list."""
         names = []
         for field in self.child.fields.values():
-            if field.write_only or field.source == "*" or "." in field.source:
+            source = cast(str, field.source)  # a bound field's source is set
+            if field.write_only or source == "*" or "." in source:
                 continue
             if isinstance(field, (relations.ManyRelatedField, serializers.BaseSerializer)):
-                names.append(field.source)
+                names.append(source)
             elif isinstance(field, relations.RelatedField) and not field.use_pk_only_optimization():
-                names.append(field.source)
+                names.append(source)
         return names
 
     # Saving -------------------------------------------------------------
@@ -573,6 +576,7 @@ class BulkListSerializer(ListSerializer):
     def version_conflicts(self, index: int, objects: list) -> list[ItemError]:
         """Errors for the item at ``index`` whose rows moved on while it was written."""
         version = self.version
+        assert version is not None, "versions are checked only with a version field"
         attname = get_model_field(self.model, get_lookup_field(self)).attname
         errors = []
         for obj, current in version.stale(objects, self.outcome.expected_versions, self.db) or [

@@ -171,7 +171,9 @@ class BulkAPISettings(APISettings):
         return self._user_settings
 
 
-api_settings = BulkAPISettings(None, DEFAULTS, IMPORT_STRINGS)
+# The stubs type `defaults` as DRF's own settings (a TypedDict of its keys), but
+# APISettings is made to be reused with other defaults, as here.
+api_settings = BulkAPISettings(None, DEFAULTS, IMPORT_STRINGS)  # type: ignore[arg-type]
 
 
 def reload_api_settings(*args, setting, **kwargs):

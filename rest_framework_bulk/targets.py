@@ -213,7 +213,7 @@ def fetch(
     if locking and not lockable(queryset):
         # Lock the base rows first, then read them through the view's queryset.
         base = queryset.model._base_manager.db_manager(queryset.db)
-        pks = []
+        pks: list = []
         for chunk in chunks(wanted, size):
             pks.extend(queryset.filter(**{f"{name}__in": chunk}).values_list("pk", flat=True))
         pks.sort(key=_sort_key)

@@ -109,7 +109,7 @@ class BatchValidation:
                 cache.fill(values, self.batch_size)
 
     def raw_values(self, field, many: bool = False) -> list:
-        values = []
+        values: list = []
         for item in self.items:
             if not isinstance(item, dict):
                 continue
@@ -184,10 +184,10 @@ class BatchValidation:
                         getattr(self.instances[index], source, None) if value is empty else value
                         for value, source in zip(keys[index], sources)
                     ]
-            batched = type(validator).__new__(type(validator))
-            batched.__dict__.update(validator.__dict__)
-            batched.queryset = PrefetchedQuerySet.build(self, validator.queryset, sources, keys)
-            validators[position] = batched
+            together = type(validator).__new__(type(validator))
+            together.__dict__.update(validator.__dict__)
+            together.queryset = PrefetchedQuerySet.build(self, validator.queryset, sources, keys)
+            validators[position] = together
         self.child.validators = validators
 
     def internal_value(self, field, item) -> Any:
@@ -213,6 +213,9 @@ class BatchValidation:
 
 class RelationCache:
     """Answers a related field's ``to_internal_value`` from one query per batch."""
+
+    #: The field's queryset, set by ``for_field()``.
+    queryset: models.QuerySet
 
     def __init__(self, field, lookup: str, key_field: models.Field, original):
         self.field = field
@@ -269,8 +272,7 @@ class RelationCache:
                 keys.add(key)
         if not keys:
             return
-        keys = list(keys)
-        for chunk in chunks(keys, query_chunk_size(self.queryset, batch_size)):
+        for chunk in chunks(list(keys), query_chunk_size(self.queryset, batch_size)):
             lookup = "pk__in" if self.lookup == "pk" else f"{self.lookup}__in"
             for obj in self.queryset.filter(**{lookup: chunk}).order_by():
                 value = obj.pk if self.lookup == "pk" else getattr(obj, self.lookup)

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, models
+from django.db.models.fields.related import RelatedField
 
 __all__ = ["INTEGER_RANGE", "convert", "display", "integer_range", "shorten"]
 
@@ -43,7 +44,7 @@ def convert(model_field: models.Field, raw: Any) -> Any:
         raise ValueError("not a scalar")
     if isinstance(raw, str) and ("\x00" in raw or len(raw) > 4096 or _has_surrogates(raw)):
         raise ValueError("not a storable text")
-    target = model_field.target_field if model_field.is_relation else model_field
+    target = model_field.target_field if isinstance(model_field, RelatedField) else model_field
     try:
         if isinstance(target, models.IntegerField):
             return _integer(target, raw)
@@ -90,6 +91,8 @@ def _integer(field: models.Field, raw: Any) -> int:
 
 def integer_range(field: models.Field, using: str = "default") -> tuple[int, int]:
     """The values ``field``'s column can hold on the database ``using``."""
+    low: int | None
+    high: int | None
     try:
         low, high = connections[using].ops.integer_field_range(field.get_internal_type())
     except (KeyError, AttributeError):  # a custom field type

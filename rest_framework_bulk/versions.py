@@ -135,6 +135,7 @@ class VersionField:
             return raw
         if not isinstance(raw, str):
             raise ValueError("a timestamp is sent as text")
+        parser: serializers.Field
         if isinstance(self.field, models.DateTimeField):
             parser = serializers.DateTimeField()
         else:
@@ -207,7 +208,7 @@ class VersionField:
     def stale(self, objects: Sequence[models.Model], expected: dict, using: str) -> list:
         """The objects whose rows no longer hold ``expected[pk]``, refreshed."""
         current = self.current(objects, using)
-        out = []
+        out: list[tuple[models.Model, models.Model | None]] = []
         for obj in objects:
             if obj.pk not in current:
                 out.append((obj, None))

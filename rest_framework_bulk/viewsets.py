@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.utils.translation import gettext as _
@@ -57,6 +58,9 @@ from .renderers import CSVRenderer
 from .results import BulkResult
 from .settings import api_settings
 from .targets import display, get_model_field, lookup_values
+
+if TYPE_CHECKING:
+    from rest_framework.serializers import BaseSerializer, Serializer
 
 __all__ = ["BulkOperationsMixin"]
 
@@ -88,6 +92,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
     bulk_async_threshold: int | None = None
     #: Items a job runs and checkpoints at a time; ``None``: ``JOB_BATCH_SIZE``.
     bulk_job_batch_size: int | None = None
+
+    if TYPE_CHECKING:  # provided by GenericViewSet
+        action_map: dict[str, str]
+
+        def get_serializer(self, *args: Any, **kwargs: Any) -> BaseSerializer: ...
 
     def get_csv_max_file_size(self) -> int:
         """The largest CSV body or upload accepted, in bytes: ``csv_max_file_size``, else ``CSV_MAX_FILE_SIZE``."""
@@ -217,10 +226,11 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
 
     def narrowing_hint(self) -> str:
         """What a 413 on ``GET /bulk/`` suggests: filters, ``ids``, or an export job."""
-        hint = _("Narrow it with filters or `ids`")
         if self.jobs_enabled():
-            hint += _(", or send `Prefer: respond-async` to export it as a job")
-        return hint + "."
+            return _(
+                "Narrow it with filters or `ids`, or send `Prefer: respond-async` to export it as a job."
+            )
+        return _("Narrow it with filters or `ids`.")
 
     def permitted(self, objects) -> list:
         """The objects that the view's object permissions let the user see."""
@@ -455,7 +465,9 @@ class BulkOperationsMixin(BulkDestroyModelMixin):
         Such a file is not what the client meant to send (a JSON file, or a
         CSV file without its header line): its rows would all be ignored.
         """
-        fields = set(self.get_serializer().fields) | {self.get_bulk_lookup_field()}
+        # The serializers of a bulk view are ``Serializer``s, which have fields.
+        serializer = cast("Serializer", self.get_serializer())
+        fields = set(serializer.fields) | {self.get_bulk_lookup_field()}
         if not fields.intersection(rows.fieldnames):
             rows.close()
             raise RequestError(

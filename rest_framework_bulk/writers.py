@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import (
     DatabaseError,
@@ -113,7 +114,7 @@ def can_delete_returning(using: str) -> bool:
         return True
     if connection.vendor == "sqlite":
         return sqlite3.sqlite_version_info >= (3, 35, 0)
-    return connection.vendor == "mysql" and connection.mysql_is_mariadb
+    return connection.vendor == "mysql" and getattr(connection, "mysql_is_mariadb", False)
 
 
 def delete_returning(
@@ -137,6 +138,7 @@ def delete_returning(
     pk = model._meta.pk
     name = "pk" if model_field.primary_key else model_field.name
     table = quote(model._meta.db_table)
+    assert model_field.column is not None, "a lookup field is a concrete field"
     returning = f"{table}.{quote(pk.column)}, {table}.{quote(model_field.column)}"
     deleted: dict = {}
     size = query_chunk_size(queryset, batch_size)
@@ -258,7 +260,7 @@ def is_transient_error(exc: BaseException) -> bool:
     sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
     if sqlstate in _TRANSIENT_SQLSTATES:
         return True
-    args = getattr(cause, "args", ())
+    args: tuple[Any, ...] = getattr(cause, "args", ())
     return bool(args) and args[0] in _TRANSIENT_MYSQL_ERRORS
 
 
@@ -285,7 +287,7 @@ def is_refusal(exc: BaseException) -> bool:
     sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
     if sqlstate[:2] in _REFUSAL_SQLSTATE_CLASSES:
         return True
-    args = getattr(cause, "args", ())
+    args: tuple[Any, ...] = getattr(cause, "args", ())
     return bool(args) and args[0] == _MYSQL_SIGNAL
 
 

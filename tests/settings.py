@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import django
@@ -65,7 +66,7 @@ def database_from_url(url: str) -> dict:
     }
     if scheme not in engines:
         raise ValueError(f"Unsupported DATABASE_URL scheme {scheme!r}.")
-    config = {
+    config: dict[str, Any] = {
         "ENGINE": engines[scheme],
         "NAME": unquote(parts.path.lstrip("/")),
         "USER": unquote(parts.username or ""),

@@ -199,6 +199,15 @@ def test_too_many_items_with_a_count():
     assert error.detail["detail"] == "This request carries 1500 items; at most 1000 are allowed."
 
 
+def test_too_many_items_is_singular_for_a_limit_of_one():
+    assert TooManyItems(3, 1).detail["detail"] == (
+        "This request carries 3 items; at most 1 is allowed."
+    )
+    assert TooManyItems(None, 1).detail["detail"] == (
+        "This request matches more than 1 item; at most 1 is allowed."
+    )
+
+
 def test_too_many_items_matched_by_a_filter_and_with_a_hint():
     error = TooManyItems(None, 50, hint="Narrow the filter.")
 

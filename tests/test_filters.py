@@ -443,6 +443,13 @@ def test_limits_can_be_changed_in_a_subclass(data):
     assert info.value.get_codes() == {"account__in": ["invalid_filter_value"]}
     assert "at most 2 values" in str(info.value.detail["account__in"][0])
 
+    class SingleFilter(BulkFilter):
+        max_in_values = 1
+
+    with pytest.raises(ValidationError) as info:
+        SingleFilter(make_view()).filter_queryset(Item.objects.all(), query("account__in=1,2"))
+    assert str(info.value.detail["account__in"][0]) == '"account__in" accepts at most 1 value.'
+
 
 # To-many relations
 

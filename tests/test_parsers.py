@@ -153,6 +153,15 @@ def test_too_many_cells_names_line_and_column():
     assert "Line 3" in str(exc.detail) and "column 3" in str(exc.detail)
 
 
+def test_too_many_cells_counts_the_header_fields_in_words():
+    assert str(error_of(b"a,b\n1,2,3\n").detail) == (
+        "Line 2, column 3: the row has 3 cells but the header names 2 fields."
+    )
+    assert str(error_of(b"a\n1,2\n").detail) == (
+        "Line 2, column 2: the row has 2 cells but the header names 1 field."
+    )
+
+
 def test_trailing_empty_cells_past_the_header_are_tolerated_but_values_are_not():
     assert rows_of(b"a,b\n1,2,,\n") == [{"a": "1", "b": "2"}]
     exc = error_of(b"a,b\n1,2,,x\n")

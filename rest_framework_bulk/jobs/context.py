@@ -144,7 +144,8 @@ class JobHttpRequest(HttpRequest):
         self.META["REQUEST_METHOD"] = self.method
         self.GET = QueryDict(self.META["QUERY_STRING"])
         self._scheme = described.get("scheme", "http")
-        self.LANGUAGE_CODE = described.get("language")
+        if described.get("language"):
+            self.LANGUAGE_CODE = described["language"]
 
     def _get_scheme(self) -> str:
         return self._scheme

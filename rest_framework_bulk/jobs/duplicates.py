@@ -37,7 +37,7 @@ class DuplicateLookups:
 
     def __init__(self, model, field: str | None, operation: str):
         self.field = field if operation in self.OPERATIONS else None
-        self.model_field = get_model_field(model, field) if self.field else None
+        self.model_field = get_model_field(model, self.field) if self.field else None
         # A DELETE body may be a list of bare lookup values.
         self.scalars = operation == DESTROY
         #: Each lookup value seen, with the index of the first item naming it.
@@ -53,7 +53,7 @@ class DuplicateLookups:
         Items whose lookup value is missing or invalid are left to the
         engine, which reports them as it does for a request.
         """
-        if not self.enabled:
+        if self.field is None or self.model_field is None:
             return []
         errors = []
         for offset, item in enumerate(items):

@@ -39,7 +39,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from ..settings import api_settings
 from . import files
@@ -226,18 +226,32 @@ def end_message(state: str, total: int, counts: dict, detail: Any) -> str:
     """The job's ``message`` once it has ended: its counts, or why it failed."""
     values = {"total": total, **counts}
     if state == State.SUCCESS:
-        return gettext("%(successful)d of %(total)d items succeeded, %(failed)d failed.") % values
+        return (
+            ngettext(
+                "%(successful)d of %(total)d item succeeded, %(failed)d failed.",
+                "%(successful)d of %(total)d items succeeded, %(failed)d failed.",
+                total,
+            )
+            % values
+        )
     if state == State.CANCELLED:
         return (
-            gettext(
-                "Cancelled: %(successful)d items succeeded, %(failed)d failed, %(unprocessed)d not processed."
+            ngettext(
+                "Cancelled: %(successful)d item succeeded, %(failed)d failed, %(unprocessed)d not processed.",
+                "Cancelled: %(successful)d items succeeded, %(failed)d failed, %(unprocessed)d not processed.",
+                values["successful"],
             )
             % values
         )
     if isinstance(detail, str):
         return storable(detail)[:255]
     return (
-        gettext("The job failed; %(unprocessed)d of %(total)d items were not processed.") % values
+        ngettext(
+            "The job failed; %(unprocessed)d of %(total)d items was not processed.",
+            "The job failed; %(unprocessed)d of %(total)d items were not processed.",
+            values["unprocessed"],
+        )
+        % values
     )
 
 

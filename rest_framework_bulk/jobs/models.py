@@ -19,6 +19,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from ..settings import api_settings
 from .files import delete_files
@@ -177,7 +178,11 @@ class BulkJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_operation_display()} of {self.total} items ({self.state})"
+        return ngettext(
+            "%(operation)s of %(count)d item (%(state)s)",
+            "%(operation)s of %(count)d items (%(state)s)",
+            self.total,
+        ) % {"operation": self.get_operation_display(), "count": self.total, "state": self.state}
 
     @property
     def task_id(self) -> uuid.UUID:

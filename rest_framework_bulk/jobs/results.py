@@ -219,11 +219,12 @@ class ResultWriter:
 
     def add(self, index: int, item: Any, record: dict | None) -> None:
         entry: dict[str, Any] = {"index": index}
-        if self.kind == SUCCESSFUL:
+        # Only an unprocessed item has no record.
+        if self.kind == SUCCESSFUL and record is not None:
             entry["status"] = record["status"]
             if "id" in record:
                 entry["id"] = record["id"]
-        elif self.kind == FAILED:
+        elif self.kind == FAILED and record is not None:
             if line_of(item) is not None:
                 entry["line"] = line_of(item)
             for key in ("lookup", "code"):

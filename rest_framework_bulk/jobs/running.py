@@ -75,6 +75,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -324,6 +325,7 @@ class Execution:
         self.save_progress(
             phase=Phase.WRITING, processed=0, message=self.progress_message(Phase.WRITING, 0)
         )
+        items: list
         start, items = 0, []
         try:
             with self.transaction():
@@ -424,7 +426,7 @@ class Execution:
         *,
         lenient: bool,
         dry_run: bool,
-        refused: list[ItemError] = (),
+        refused: Sequence[ItemError] = (),
     ) -> list[dict]:
         """The outcome records of one batch.
 
@@ -463,7 +465,7 @@ class Execution:
             result = operation.run(items, start_index=indexes[0] if contiguous else 0)
         except TransactionConflict as exc:
             # A deadlock: not the items' fault; the batch runs again.
-            raise exc.__cause__ from None
+            raise (exc.__cause__ or exc) from None
         except (BulkError, OperationalError, InterfaceError):
             raise
         except Exception as exc:
@@ -524,8 +526,22 @@ class Execution:
         """The job's ``message`` while it runs, ``done`` items into ``phase``."""
         values = {"done": done, "total": self.job.total}
         if phase == Phase.VALIDATING:
-            return gettext("Validated %(done)d of %(total)d items.") % values
-        return gettext("Processed %(done)d of %(total)d items.") % values
+            return (
+                ngettext(
+                    "Validated %(done)d of %(total)d item.",
+                    "Validated %(done)d of %(total)d items.",
+                    self.job.total,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "Processed %(done)d of %(total)d item.",
+                "Processed %(done)d of %(total)d items.",
+                self.job.total,
+            )
+            % values
+        )
 
     def save_progress(self, **fields) -> None:
         """Write ``fields`` to the job with a heartbeat, while the lease holds."""

@@ -28,12 +28,12 @@ from __future__ import annotations
 import logging
 import uuid
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
 from django.urls import NoReverseMatch
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import ErrorDetail, NotAuthenticated, ValidationError
@@ -182,7 +182,8 @@ def unstorable_error(exc: files.UnstorableItems, items: Any) -> BulkError:
         try:
             validator(value)  # DRF's wording for the character at fault
         except ValidationError as error:
-            message = str(error.detail[0])
+            # The validator raises with one message, which DRF wraps in a list.
+            message = str(cast(list, error.detail)[0])
         else:
             message = gettext("This value cannot be stored as UTF-8 text.")
         detail = {field: [ErrorDetail(message, code=validator.code)]}
@@ -250,10 +251,11 @@ def accepted_response(job: BulkJob, request, headers: dict | None = None) -> Res
         message = gettext("Bulk %(operation)s job accepted.") % {"operation": operation}
         total = None
     else:
-        message = gettext("Bulk %(operation)s job accepted for %(count)d items.") % {
-            "operation": operation,
-            "count": job.total,
-        }
+        message = ngettext(
+            "Bulk %(operation)s job accepted for %(count)d item.",
+            "Bulk %(operation)s job accepted for %(count)d items.",
+            job.total,
+        ) % {"operation": operation, "count": job.total}
         total = job.total
     data = {
         "message": message,

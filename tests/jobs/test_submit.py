@@ -56,6 +56,13 @@ def test_accepted_response(api, user):
         assert [json.loads(line) for line in handle] == items
 
 
+def test_accepted_message_is_singular_for_one_item(api):
+    response = api.post("/jobs/simple/", [{"number": 1, "contents": "c1"}], format="json")
+
+    assert response.status_code == 202
+    assert response.data["message"] == "Bulk create job accepted for 1 item."
+
+
 def test_enqueued_only_on_commit(api, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = api.post("/jobs/simple/", [{"number": 1, "contents": "a"}], format="json")

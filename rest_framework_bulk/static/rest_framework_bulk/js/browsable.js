@@ -67,7 +67,7 @@
       var url = new URL(action.toString());
       var file = form.elements.file.files[0];
       if (!file) {
-        fail("Choose a file first.");
+        fail(form.getAttribute("data-no-file") || "Choose a file first.");
         return;
       }
       if (form.elements.dry_run && form.elements.dry_run.checked) {
