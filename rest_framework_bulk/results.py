@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .versions import VersionField
 
 __all__ = [
+    "ACTIONS",
     "NO_VERSION",
     "STATUS_WORDS",
     "BulkResult",
@@ -33,6 +34,14 @@ __all__ = [
 
 #: ``ItemResult.current_version`` when the outcome is not about versions.
 NO_VERSION = object()
+
+#: The actions of a bulk operation.
+CREATE = "create"
+UPDATE = "update"
+PARTIAL_UPDATE = "partial_update"
+DESTROY = "destroy"
+UPSERT = "upsert"
+ACTIONS = (CREATE, UPDATE, PARTIAL_UPDATE, DESTROY, UPSERT)
 
 #: The status word of a written item, by action.
 STATUS_WORDS = {

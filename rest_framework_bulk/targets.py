@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, transaction
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
 
 from .results import ItemError
 from .validation import chunks, query_chunk_size
@@ -25,6 +26,7 @@ from .values import convert, display, shorten
 __all__ = [
     "DEFAULT_LOOKUP_FIELD",
     "check_object_permissions",
+    "has_object_permissions",
     "convert",
     "display",
     "fetch",
@@ -249,6 +251,14 @@ def fetch_all(queryset: models.QuerySet, *, limit: int, batch_size: int, lock_ro
 
 def _sort_key(value):
     return (str(type(value)), value) if not isinstance(value, (int, float)) else ("", value)
+
+
+def has_object_permissions(view) -> bool:
+    """Whether any permission of ``view`` looks at objects at all."""
+    return any(
+        type(permission).has_object_permission is not BasePermission.has_object_permission
+        for permission in view.get_permissions()
+    )
 
 
 def check_object_permissions(
