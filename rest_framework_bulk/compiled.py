@@ -607,11 +607,28 @@ def _field_renderer(field) -> Callable[[Any], Any]:
 
 
 def child_renderer(list_serializer) -> Callable[[Any], Any]:
-    """What renders one object for ``list_serializer``: compiled, or the child's own."""
+    """What renders one object for ``list_serializer``: compiled, or the child's own.
+
+    The fields are read at the first object, as DRF reads them: an empty
+    list never builds them.
+    """
     child = list_serializer.child
     own = child.to_representation
     if not _enabled(list_serializer):
         return own
+    compiled = []
+
+    def render_object(instance):
+        if not isinstance(instance, models.Model):
+            return own(instance)
+        if not compiled:
+            compiled.append(_compile_rendering(child))
+        return compiled[0](instance)
+
+    return render_object
+
+
+def _compile_rendering(child) -> Callable[[Any], Any]:
     _, ret_type = _dicts()
     entries = [
         (name, _field_renderer(field))
@@ -620,8 +637,6 @@ def child_renderer(list_serializer) -> Callable[[Any], Any]:
     ]
 
     def render_object(instance):
-        if not isinstance(instance, models.Model):
-            return own(instance)
         ret = ret_type()
         for name, render in entries:
             try:

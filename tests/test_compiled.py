@@ -39,7 +39,7 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
 
 from rest_framework_bulk import BulkListSerializer, BulkSerializerMixin
-from rest_framework_bulk.compiled import compilable
+from rest_framework_bulk.compiled import child_renderer, child_validator, compilable
 from rest_framework_bulk.plans import BulkPlan
 from tests.models import Account, Article, Document, Item, SimpleModel
 from tests.serializers import ItemSerializer
@@ -918,6 +918,66 @@ def test_the_loop_covers_standard_serializers_only():
     assert compilable(ItemSerializer)
     assert not compilable(Overridden)
     assert not compilable(Rendering)
+
+
+def test_the_setting_switches_the_loop():
+    serializer = ArticleSerializer(data=[], many=True)
+    with compiled(False):
+        assert child_validator(serializer) == serializer.run_child_validation
+        assert child_renderer(serializer) == serializer.child.to_representation
+    with compiled(True):
+        assert child_validator(serializer) != serializer.run_child_validation
+        assert child_renderer(serializer) != serializer.child.to_representation
+
+
+class ContextFields(BulkSerializerMixin, serializers.Serializer):
+    """Fields that depend on the request: the loop reads each instance's own."""
+
+    name = fields.CharField(max_length=3)
+    size = fields.IntegerField(required=False)
+
+    class Meta:
+        list_serializer_class = BulkListSerializer
+
+    def get_fields(self):
+        built = super().get_fields()
+        if self.context.get("short"):
+            del built["size"]
+            built["name"] = fields.CharField(max_length=1)
+        return built
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_fields_built_per_request(short):
+    items = [{"name": "ab", "size": "x"}, {"name": "a", "size": 1}]
+
+    def run():
+        serializer = ContextFields(data=items, many=True, context={"short": short})
+        serializer.plan = BulkPlan(lenient=True)
+        serializer.is_valid()
+        return {
+            "validated": seen(list(serializer.validated_data)),
+            "errors": seen([error.detail for error in serializer.outcome.errors]),
+            "passed": serializer.outcome.validated,
+        }
+
+    expected, actual = both(run)
+    assert actual == expected
+    # The second item passes either way, the first fails on what its fields say.
+    assert expected["passed"] == [1]
+
+
+class Unbuildable(BulkSerializerMixin, serializers.Serializer):
+    class Meta:
+        list_serializer_class = BulkListSerializer
+
+    def get_fields(self):
+        raise RuntimeError("fields built")
+
+
+def test_an_empty_list_builds_no_fields():
+    expected, actual = both(render, Unbuildable, [])
+    assert actual == expected == []
 
 
 def test_a_unique_validator_still_runs(accounts):
