@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import json
 import os
 import platform
 import sqlite3
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import django
 import rest_framework
+from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 
 from benchmarks import data
 from benchmarks.cases import CASES, DEFAULT_IMPLEMENTATIONS, IMPLEMENTATIONS, OPERATIONS, Case
@@ -51,6 +54,16 @@ def _list(choices):
         return items
 
     return parse
+
+
+def _bulk_setting(value: str) -> tuple[str, object]:
+    name, sep, text = value.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"not NAME=VALUE: {value!r}")
+    try:
+        return name, json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name}: the value is not JSON: {text!r}") from None
 
 
 def _sizes(value: str) -> list[int]:
@@ -126,6 +139,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         type=Path,
         help="also run each case under cProfile and write DIR/<operation>-<size>-<implementation>.prof",
+    )
+    parser.add_argument(
+        "--bulk-setting",
+        metavar="NAME=JSON",
+        type=_bulk_setting,
+        action="append",
+        default=[],
+        help=(
+            "a REST_FRAMEWORK_BULK setting for the drf-bulk cases, the value in JSON, e.g. "
+            "COMPILED_SERIALIZERS=false (repeatable)"
+        ),
     )
     parser.add_argument(
         "--format",
@@ -273,9 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     for case in CASES.values():
         case.configure(args)
     load_before = _load()
+    overrides = dict(args.bulk_setting)
+    bulk_settings = override_settings(
+        REST_FRAMEWORK_BULK={**getattr(settings, "REST_FRAMEWORK_BULK", {}), **overrides}
+    )
+    bulk_settings.enable()
     old_database = data.create_database()
     try:
         meta = machine_info(args)
+        if overrides:
+            meta.append(
+                ("drf-bulk settings", ", ".join(f"{k}={v!r}" for k, v in overrides.items()))
+            )
         warmed: set[tuple[str, str]] = set()
         for n in args.sizes:
             for operation in args.operations:
@@ -315,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(result)
     finally:
         data.destroy_database(old_database)
+        bulk_settings.disable()
     meta.append(("Load average", f"{load_before:.2f} before, {_load():.2f} after (1 minute)"))
     sys.stdout.write(render(results, meta, args.format))
     return 1 if failed else 0

@@ -11,7 +11,8 @@ for a request's answer and a job's alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -188,12 +189,37 @@ def summary_error(
     index: int, code: str | None, detail: Any, *, line: int | None = None, data: Any = _NOTHING
 ) -> dict:
     """An entry of a summary's ``errors``: django-bulk-drf's shape, plus ``code`` and ``line``."""
-    entry: dict[str, Any] = {"index": index, "code": code, "error": describe(detail)}
+    entry: dict[str, Any] = {"index": index, "code": code, "error": echo(describe(detail))}
     if line is not None:
         entry["line"] = line
     if data is not _NOTHING:
-        entry["data"] = data
+        entry["data"] = echo(data)
     return entry
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def echo(value: Any) -> Any:
+    """A client's item as a response can carry it back.
+
+    Lone surrogates (which a client's JSON can spell as escapes) cannot be
+    encoded as UTF-8: they are sent back as U+FFFD. Anything else is
+    returned as it is.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, Mapping):
+        pairs = [(echo(key), echo(item)) for key, item in value.items()]
+        if all(k is key and v is item for (k, v), (key, item) in zip(pairs, value.items())):
+            return value
+        return dict(pairs)
+    if isinstance(value, (list, tuple)):
+        items = [echo(item) for item in value]
+        if all(new is old for new, old in zip(items, value)):
+            return value
+        return items
+    return value
 
 
 def line_of(item: Any) -> int | None:

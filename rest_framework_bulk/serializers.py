@@ -41,7 +41,7 @@ from rest_framework.serializers import ListSerializer, raise_errors_on_nested_wr
 from rest_framework.settings import api_settings as drf_settings
 from rest_framework.utils import html
 
-from . import writers
+from . import compiled, writers
 from .exceptions import BulkError
 from .plans import BulkOutcome, BulkPlan
 from .results import ItemError
@@ -220,6 +220,7 @@ class BulkListSerializer(ListSerializer):
         failed = {error.index for error in self.item_errors}
         batch = BatchValidation(child, data, targets, self.batch_size)
         version = self.version if targets is not None else None
+        run_child_validation = compiled.child_validator(self)
 
         ret = []
         for index, item in enumerate(data):
@@ -246,7 +247,7 @@ class BulkListSerializer(ListSerializer):
             )
             batch.start(index)
             try:
-                validated = self.run_child_validation(item)
+                validated = run_child_validation(item)
             except ValidationError as exc:
                 batch.fail(index)
                 lookup = display(child._bulk_lookup[1]) if child._bulk_lookup else None
@@ -321,7 +322,8 @@ class BulkListSerializer(ListSerializer):
         iterable = data.all() if isinstance(data, models.manager.BaseManager) else data
         if isinstance(iterable, list) and iterable and isinstance(iterable[0], models.Model):
             prefetch(iterable, self.representation_lookups())
-        return [self.child.to_representation(item) for item in iterable]
+        render = compiled.child_renderer(self)
+        return [render(item) for item in iterable]
 
     def representation_lookups(self) -> list[str]:
         """Relations the child reads per object, to fetch once for the whole list."""

@@ -31,7 +31,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
-from .values import INTEGER_RANGE, convert
+from .values import INTEGER_RANGE, convert, integer_range
 
 
 def chunks(values: Sequence, size: int) -> Iterable[Sequence]:
@@ -98,15 +98,10 @@ class BatchValidation:
         for field in self.child.fields.values():
             if field.read_only:
                 continue
-            if isinstance(field, relations.ManyRelatedField):
-                target = field.child_relation
-                values = self.raw_values(field, many=True)
-            else:
-                target = field
-                values = self.raw_values(field)
-            cache = RelationCache.for_field(target)
+            many = isinstance(field, relations.ManyRelatedField)
+            cache = RelationCache.for_field(field.child_relation if many else field)
             if cache is not None:
-                cache.fill(values, self.batch_size)
+                cache.fill(self.raw_values(field, many=many), self.batch_size)
 
     def raw_values(self, field, many: bool = False) -> list:
         values: list = []
@@ -250,15 +245,23 @@ class RelationCache:
             return None
         cache = cls(field, lookup, key_field, field.to_internal_value)
         cache.queryset = queryset
+        if isinstance(key_field, models.IntegerField) and not key_field.is_relation:
+            # What convert() checks an int against, looked up once per batch.
+            cache.integer_range = integer_range(key_field)
         field._bulk_relation_cache = cache
         field.to_internal_value = types.MethodType(cache.to_internal_value, field)
         return cache
+
+    integer_range: tuple[int, int] | None = None
 
     def key(self, data):
         if self.lookup == "pk" and getattr(self.field, "pk_field", None) is not None:
             data = self.field.pk_field.to_internal_value(data)
         if isinstance(self.key_field, models.ForeignKey):
             raise LookupError  # a pk that is itself a relation: let the ordinary path decide
+        bounds = self.integer_range
+        if bounds is not None and type(data) is int and bounds[0] <= data <= bounds[1]:
+            return data
         return convert(self.key_field, data)
 
     def fill(self, values: Iterable, batch_size: int) -> None:

@@ -575,3 +575,15 @@ def test_huge_int_in_an_integer_field_is_400(world, target, value):
     )
     response = attempt(world, call)
     assert response.status_code == 400
+
+
+def test_a_lone_surrogate_is_echoed_as_a_replacement_character(api):
+    """Found: a lenient summary echoed an item's text as sent, which UTF-8 cannot encode (500)."""
+    item = {"title": "\ud800", "views": 1, "\udfffkey": ["a\ud800"]}
+    response = api.bulk("post", "/api/articles/", [item], HTTP_PREFER="handling=lenient")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["data"] == {
+        "title": "\ufffd",
+        "views": 1,
+        "\ufffdkey": ["a\ufffd"],
+    }
