@@ -1,0 +1,98 @@
+"""
+Run bulk jobs on Django's task framework.
+
+The only module of the package that imports the task framework: Django's own
+``django.tasks`` (Django 6.0 and later) or, before it, its backport
+``django_tasks`` (``pip install drf-bulk[tasks]``). Select the runner::
+
+    REST_FRAMEWORK_BULK = {
+        "JOB_RUNNER": "rest_framework_bulk.jobs.django_tasks.TaskRunner",
+    }
+
+Jobs are enqueued on the task backend ``JOB_TASK_BACKEND`` of ``TASKS``,
+on the queue ``JOB_TASK_QUEUE_NAME``; a backend that runs tasks in worker
+processes is needed, such as the database backend of ``django-tasks-db``
+(``manage.py db_worker``). A task carries the job's id only. The framework
+does not run a task again when its worker dies, so schedule
+``recover_bulk_jobs`` (or ``manage.py recover_bulk_jobs``): it enqueues
+again the jobs whose worker died or whose task was lost, and they resume
+from their checkpoint (see :mod:`rest_framework_bulk.jobs.execution`).
+``purge_bulk_jobs`` deletes the expired jobs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from django.core.exceptions import ImproperlyConfigured
+
+if importlib.util.find_spec("django.tasks") is not None:
+    from django.tasks import task
+elif importlib.util.find_spec("django_tasks") is not None:  # Django before 6.0
+    from django_tasks import task
+else:  # pragma: no cover
+    raise ImproperlyConfigured(
+        "The task runner needs Django's task framework: use Django 6.0 or later, or install "
+        "the backport with `pip install drf-bulk[tasks]`."
+    )
+
+from .conf import job_setting  # noqa: E402
+from .execution import run_job  # noqa: E402
+from .purge import purge_expired  # noqa: E402
+from .runners import BaseRunner, get_runner  # noqa: E402
+
+
+def configured_task(function):
+    """A task on the configured backend and queue (``.using()`` follows later changes)."""
+    return task(
+        backend=job_setting("JOB_TASK_BACKEND"), queue_name=job_setting("JOB_TASK_QUEUE_NAME")
+    )(function)
+
+
+@configured_task
+def run_bulk_job(job_id: str) -> str:
+    """Run the bulk job ``job_id``.
+
+    Returns what ``run_job()`` did. ``"busy"`` means another live worker
+    holds the job; should that worker die, ``recover_bulk_jobs`` enqueues
+    the job again once its heartbeat is stale.
+    """
+    return run_job(job_id)
+
+
+@configured_task
+def recover_bulk_jobs() -> int:
+    """Enqueue again the jobs whose worker died or whose task was lost."""
+    runner = get_runner()
+    if not isinstance(runner, TaskRunner):
+        runner = TaskRunner()
+    return runner.recover()
+
+
+@configured_task
+def purge_bulk_jobs() -> int:
+    """Delete the expired jobs and their files."""
+    return purge_expired()
+
+
+class TaskRunner(BaseRunner):
+    """Runs each job as a ``run_bulk_job`` task of Django's task framework."""
+
+    task = run_bulk_job
+
+    def get_task_options(self, job_id) -> dict:
+        """Options for the task's ``using()``; override to set a priority, say.
+
+        The default is the backend ``JOB_TASK_BACKEND`` and the queue
+        ``JOB_TASK_QUEUE_NAME``::
+
+            def get_task_options(self, job_id):
+                return {**super().get_task_options(job_id), "priority": 10}
+        """
+        return {
+            "backend": job_setting("JOB_TASK_BACKEND"),
+            "queue_name": job_setting("JOB_TASK_QUEUE_NAME"),
+        }
+
+    def enqueue(self, job_id) -> None:
+        self.task.using(**self.get_task_options(job_id)).enqueue(str(job_id))
