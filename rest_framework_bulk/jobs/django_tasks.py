@@ -36,10 +36,22 @@ else:  # pragma: no cover
         "the backport with `pip install drf-bulk[tasks]`."
     )
 
+import logging  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+from django.db import InterfaceError, OperationalError  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
 from .conf import job_setting  # noqa: E402
 from .execution import run_job  # noqa: E402
 from .purge import purge_expired  # noqa: E402
 from .runners import BaseRunner, get_runner  # noqa: E402
+
+logger = logging.getLogger("rest_framework_bulk.jobs")
+
+#: Retries after a database error before the task gives up (the job itself is
+#: not lost: ``recover_bulk_jobs`` enqueues it again).
+MAX_RETRIES = 5
 
 
 def configured_task(function):
@@ -49,24 +61,35 @@ def configured_task(function):
     )(function)
 
 
+def task_runner() -> TaskRunner:
+    """The ``JOB_RUNNER`` if it is a task runner (a subclass, say), else a ``TaskRunner``."""
+    runner = get_runner()
+    return runner if isinstance(runner, TaskRunner) else TaskRunner()
+
+
 @configured_task
-def run_bulk_job(job_id: str) -> str:
+def run_bulk_job(job_id: str, retries: int = 0) -> str:
     """Run the bulk job ``job_id``.
 
     Returns what ``run_job()`` did. ``"busy"`` means another live worker
     holds the job; should that worker die, ``recover_bulk_jobs`` enqueues
-    the job again once its heartbeat is stale.
+    the job again once its heartbeat is stale. After a database error (a
+    locked database, a lost connection) the job is enqueued again, up to
+    ``MAX_RETRIES`` times, and this task fails with the error.
     """
-    return run_job(job_id)
+    try:
+        return run_job(job_id)
+    except (OperationalError, InterfaceError):
+        if retries < MAX_RETRIES:
+            logger.warning("Bulk job %s met a database error; it is enqueued again.", job_id)
+            task_runner().retry(job_id, retries + 1)
+        raise
 
 
 @configured_task
 def recover_bulk_jobs() -> int:
     """Enqueue again the jobs whose worker died or whose task was lost."""
-    runner = get_runner()
-    if not isinstance(runner, TaskRunner):
-        runner = TaskRunner()
-    return runner.recover()
+    return task_runner().recover()
 
 
 @configured_task
@@ -96,3 +119,11 @@ class TaskRunner(BaseRunner):
 
     def enqueue(self, job_id) -> None:
         self.task.using(**self.get_task_options(job_id)).enqueue(str(job_id))
+
+    def retry(self, job_id, retries: int) -> None:
+        """Enqueue the job again after a database error, ``JOB_HEARTBEAT_INTERVAL`` later."""
+        task = self.task.using(**self.get_task_options(job_id))
+        if task.get_backend().supports_defer:
+            delay = timedelta(seconds=job_setting("JOB_HEARTBEAT_INTERVAL"))
+            task = task.using(run_after=timezone.now() + delay)
+        task.enqueue(str(job_id), retries=retries)
