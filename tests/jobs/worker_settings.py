@@ -26,6 +26,9 @@ if os.environ.get("BULK_JOBS_MEDIA_ROOT"):
     MEDIA_ROOT = os.environ["BULK_JOBS_MEDIA_ROOT"]
 
 REST_FRAMEWORK_BULK = {**getattr(_base, "REST_FRAMEWORK_BULK", {}), **JOB_SETTINGS}
+if os.environ.get("BULK_JOBS_TASK_QUEUE"):
+    # The queue a task runner's worker serves, and enqueues recovered jobs on.
+    REST_FRAMEWORK_BULK["JOB_TASK_QUEUE_NAME"] = os.environ["BULK_JOBS_TASK_QUEUE"]
 
 LOGGING = {
     "version": 1,
