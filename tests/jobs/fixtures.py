@@ -169,7 +169,12 @@ def start_db_worker(database: str, media_root: str, queue: str, log: Path) -> Wo
             "--no-startup-delay",
             "--no-reload",
         ],
-        worker_env(database, media_root, BULK_JOBS_TASK_QUEUE=queue),
+        # On SQLite, db_worker exits if it waits longer than the timeout to
+        # look for tasks, as it does while another process writes for long
+        # (a strict job of another runner's test, on a busy machine).
+        worker_env(
+            database, media_root, BULK_JOBS_TASK_QUEUE=queue, BULK_JOBS_SQLITE_TIMEOUT="120"
+        ),
         log,
         ready="Starting worker",
     ).start()
@@ -252,7 +257,10 @@ def runner(request, transactional_db, shared_database, job_settings):
         request.getfixturevalue("celery_worker")
         overrides = {"JOB_RUNNER": CELERY}
     elif request.param == "tasks":
-        queue = request.getfixturevalue("task_worker").queue
+        worker = request.getfixturevalue("task_worker")
+        if worker.process.poll() is not None:
+            raise AssertionError(f"The db_worker exited:\n{worker.log.read_text()[-4000:]}")
+        queue = worker.queue
         overrides = {"JOB_RUNNER": TASKS, "JOB_TASK_QUEUE_NAME": queue}
     else:
         overrides = {"JOB_RUNNER": EMBEDDED}
