@@ -23,8 +23,17 @@ from their checkpoint (see :mod:`rest_framework_bulk.jobs.execution`).
 from __future__ import annotations
 
 import importlib.util
+import logging
+from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from .conf import job_setting
+from .execution import run_job
+from .purge import purge_expired
+from .runners import BaseRunner, get_runner
 
 if importlib.util.find_spec("django.tasks") is not None:
     from django.tasks import task
@@ -35,17 +44,6 @@ else:  # pragma: no cover
         "The task runner needs Django's task framework: use Django 6.0 or later, or install "
         "the backport with `pip install drf-bulk[tasks]`."
     )
-
-import logging  # noqa: E402
-from datetime import timedelta  # noqa: E402
-
-from django.db import InterfaceError, OperationalError  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from .conf import job_setting  # noqa: E402
-from .execution import run_job  # noqa: E402
-from .purge import purge_expired  # noqa: E402
-from .runners import BaseRunner, get_runner  # noqa: E402
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
