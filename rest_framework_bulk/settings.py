@@ -68,8 +68,14 @@ DEFAULTS = {
     "CSV_NULL_VALUE": "#N/A",
     # The class that starts submitted jobs, a ``BaseRunner`` subclass: the
     # embedded runner needs no broker; use
-    # "rest_framework_bulk.jobs.celery.CeleryRunner" to run them on Celery.
+    # "rest_framework_bulk.jobs.celery.CeleryRunner" to run them on Celery, or
+    # "rest_framework_bulk.jobs.django_tasks.TaskRunner" on Django's task
+    # framework.
     "DEFAULT_JOB_RUNNER_CLASS": "rest_framework_bulk.jobs.runners.EmbeddedRunner",
+    # The task runner's backend (an alias in Django's TASKS setting) and the
+    # queue of that backend its tasks are enqueued on.
+    "JOB_TASK_BACKEND": "default",
+    "JOB_TASK_QUEUE_NAME": "default",
     # How long finished jobs and their result files are kept, in seconds.
     "JOB_RETENTION": 24 * 60 * 60,
     # Most item errors kept in a job's result summary (result files have all).

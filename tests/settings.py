@@ -6,6 +6,7 @@ The database comes from ``DATABASE_URL`` (``postgres://``, ``mysql://`` or
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from typing import Any
@@ -31,6 +32,18 @@ INSTALLED_APPS = [
     "rest_framework_bulk.idempotency",
     "tests.apps.TestsConfig",
 ]
+
+# The task runner's tests enqueue on django-tasks-db's database backend, on
+# Django's own task framework or, before Django 6.0, the django-tasks backport.
+if importlib.util.find_spec("django_tasks_db") is not None:
+    if importlib.util.find_spec("django.tasks") is None:
+        INSTALLED_APPS.append("django_tasks")
+    INSTALLED_APPS.append("django_tasks_db")
+    _tasks = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
+    TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []},
+        "dummy": {"BACKEND": f"{_tasks}.backends.dummy.DummyBackend", "QUEUES": []},
+    }
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -11,11 +11,18 @@ import importlib.util
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..settings import DEFAULTS, api_settings
 
 CELERY_RUNNER = "rest_framework_bulk.jobs.celery.CeleryRunner"
+TASK_RUNNER_MODULE = "rest_framework_bulk.jobs.django_tasks"
+TASK_RUNNER = f"{TASK_RUNNER_MODULE}.TaskRunner"
+#: What the task framework runs on when ``TASKS`` is not set.
+DEFAULT_TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+#: Backends that run no task in a worker process.
+INLINE_BACKENDS = {"ImmediateBackend", "DummyBackend"}
 
 
 @checks.register()
@@ -35,15 +42,79 @@ def check_job_runner(app_configs=None, **kwargs):
                 id="rest_framework_bulk.E101",
             )
         ]
+    errors = check_task_backend() if path == TASK_RUNNER else []
+    if any(error.is_serious() for error in errors):
+        # Importing the runner would fail on the same mistake.
+        return errors
     try:
-        import_string(path)
-    except ImportError as exc:
+        runner_class = import_string(path)
+    except (ImportError, ImproperlyConfigured) as exc:
         return [
             checks.Error(
                 f"REST_FRAMEWORK_BULK['DEFAULT_JOB_RUNNER_CLASS'] cannot be imported: {exc}.",
                 hint="Give the dotted path of a `BaseRunner` subclass, such as "
                 "'rest_framework_bulk.jobs.runners.EmbeddedRunner'.",
                 id="rest_framework_bulk.E102",
+            )
+        ]
+    if path != TASK_RUNNER and is_task_runner(runner_class):
+        errors = check_task_backend()
+    return errors
+
+
+def is_task_runner(runner_class) -> bool:
+    """Whether ``runner_class`` is the task runner or a subclass, without importing it here."""
+    return any(cls.__module__ == TASK_RUNNER_MODULE for cls in getattr(runner_class, "__mro__", ()))
+
+
+def check_task_backend() -> list[checks.CheckMessage]:
+    """The task runner's backend and queue, read from ``TASKS`` without importing the framework."""
+    if (
+        importlib.util.find_spec("django.tasks") is None
+        and importlib.util.find_spec("django_tasks") is None
+    ):
+        return [
+            checks.Error(
+                "REST_FRAMEWORK_BULK['DEFAULT_JOB_RUNNER_CLASS'] is the task runner, but Django's task "
+                "framework is not installed.",
+                hint="Use Django 6.0 or later, or install the backport with "
+                "`pip install drf-bulk[tasks]` (and add 'django_tasks' to INSTALLED_APPS).",
+                id="rest_framework_bulk.E107",
+            )
+        ]
+    tasks = getattr(settings, "TASKS", None)
+    if tasks is None:
+        tasks = DEFAULT_TASKS
+    alias = api_settings.JOB_TASK_BACKEND
+    if alias not in tasks:
+        return [
+            checks.Error(
+                f"REST_FRAMEWORK_BULK['JOB_TASK_BACKEND'] is {alias!r}, which is not a key of TASKS.",
+                hint=f"Use one of {sorted(tasks)}, or add a backend {alias!r} to TASKS.",
+                id="rest_framework_bulk.E108",
+            )
+        ]
+    backend = tasks[alias]
+    queue = api_settings.JOB_TASK_QUEUE_NAME
+    queues = backend.get("QUEUES", ["default"])
+    if queues and queue not in queues:
+        return [
+            checks.Error(
+                f"REST_FRAMEWORK_BULK['JOB_TASK_QUEUE_NAME'] is {queue!r}, which is not one of "
+                f"the QUEUES of the task backend {alias!r}.",
+                hint=f"Use one of {sorted(queues)}, or add {queue!r} to TASKS[{alias!r}]['QUEUES'].",
+                id="rest_framework_bulk.E109",
+            )
+        ]
+    backend_class = str(backend.get("BACKEND", ""))
+    if backend_class.rpartition(".")[2] in INLINE_BACKENDS:
+        return [
+            checks.Warning(
+                f"The task backend {alias!r} is {backend_class}: it runs no task in a worker, "
+                "so jobs run inside the request that submits them, or not at all.",
+                hint="Configure a backend with workers, such as django-tasks-db's "
+                "'django_tasks_db.DatabaseBackend' and its `manage.py db_worker`.",
+                id="rest_framework_bulk.W101",
             )
         ]
     return []

@@ -1,11 +1,13 @@
 """
 Fixtures for the job tests.
 
-Every job test runs twice: on the embedded runner (worker threads in the test
-process) and on a real Celery worker process with a real Redis broker
+Every job test runs three times: on the embedded runner (worker threads in
+the test process), on a real Celery worker process with a real Redis broker
 (``REDIS_URL``, default ``redis://127.0.0.1:6379/15``; skipped only if Redis
-cannot be reached). A worker in another process must see what the test
-commits, so these tests use ``transaction=True`` and a test database that
+cannot be reached), and on the task runner with a real ``db_worker`` process
+of django-tasks-db (skipped only if it is not installed).
+``BULK_JOBS_RUNNERS=embedded,celery`` picks some of them. A worker in
+another process must see what the test commits, so these tests use ``transaction=True`` and a test database that
 lives outside the test process: PostgreSQL, MariaDB, or SQLite with a file
 ``TEST["NAME"]``.
 """

@@ -21,7 +21,13 @@ from .support import JOB_SETTINGS, wait_until
 
 EMBEDDED = "rest_framework_bulk.jobs.runners.EmbeddedRunner"
 CELERY = "rest_framework_bulk.jobs.celery.CeleryRunner"
+TASKS = "rest_framework_bulk.jobs.django_tasks.TaskRunner"
 ROOT = Path(__file__).resolve().parents[2]
+
+#: The runners the job tests run on: ``BULK_JOBS_RUNNERS``, comma-separated
+#: (all three by default; CI leaves out some where time is short).
+RUNNERS = [name for name in os.environ.get("BULK_JOBS_RUNNERS", "embedded,celery,tasks").split(",")]
+assert set(RUNNERS) <= {"embedded", "celery", "tasks"}, f"Unknown BULK_JOBS_RUNNERS: {RUNNERS}"
 
 
 @pytest.fixture(scope="session")
@@ -148,6 +154,68 @@ def celery_worker(shared_database, job_media_root, tmp_path_factory):
     redis.Redis.from_url(redis_url()).delete(queue)
 
 
+def start_db_worker(database: str, media_root: str, queue: str, log: Path) -> WorkerProcess:
+    """django-tasks-db's ``manage.py db_worker`` on ``queue``, running jobs one at a time."""
+    return WorkerProcess(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "db_worker",
+            "--queue-name",
+            queue,
+            "--interval",
+            "0.1",
+            "--no-startup-delay",
+            "--no-reload",
+        ],
+        # On SQLite, db_worker exits if it waits longer than the timeout to
+        # look for tasks, as it does while another process writes for long
+        # (a strict job of another runner's test, on a busy machine).
+        worker_env(
+            database, media_root, BULK_JOBS_TASK_QUEUE=queue, BULK_JOBS_SQLITE_TIMEOUT="120"
+        ),
+        log,
+        ready="Starting worker",
+    ).start()
+
+
+@pytest.fixture(scope="session")
+def task_worker(shared_database, job_media_root, tmp_path_factory):
+    """A ``db_worker`` process on a queue of its own, for the whole session."""
+    pytest.importorskip("django_tasks_db")
+    queue = f"drf-bulk-tests-{uuid.uuid4().hex[:8]}"
+    worker = start_db_worker(
+        shared_database, job_media_root, queue, tmp_path_factory.mktemp("tasks") / "db_worker.log"
+    )
+    worker.queue = queue
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def task_worker_factory(shared_database, job_media_root, tmp_path):
+    """Starts ``db_worker`` processes on a queue; stops them after the test."""
+    workers = []
+
+    def start(queue: str) -> WorkerProcess:
+        log = tmp_path / f"db_worker-{len(workers)}.log"
+        workers.append(start_db_worker(shared_database, job_media_root, queue, log))
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for_tasks(queue: str, timeout: float = 30) -> None:
+    """Let the worker end the tasks of ``queue`` before their rows are flushed."""
+    from django_tasks_db.models import DBTaskResult
+
+    waiting = DBTaskResult.objects.filter(queue_name=queue, status__in=["READY", "RUNNING"])
+    wait_until(lambda: not waiting.exists(), timeout=timeout, message=f"the tasks of {queue}")
+
+
 @pytest.fixture
 def embedded_worker_factory(shared_database, job_media_root, tmp_path):
     """Starts ``manage.py run_bulk_jobs`` processes; stops them after the test."""
@@ -181,22 +249,26 @@ def wait_for_idle(timeout: float = 30) -> None:
         )
 
 
-@pytest.fixture(params=["embedded", "celery"])
+@pytest.fixture(params=RUNNERS)
 def runner(request, transactional_db, shared_database, job_settings):
-    """The runner under test: ``"embedded"`` or ``"celery"``."""
+    """The runner under test: ``"embedded"``, ``"celery"`` or ``"tasks"``."""
+    queue = None
     if request.param == "celery":
         request.getfixturevalue("celery_worker")
-        job_settings.REST_FRAMEWORK_BULK = {
-            **job_settings.REST_FRAMEWORK_BULK,
-            "JOB_RUNNER": CELERY,
-        }
+        overrides = {"JOB_RUNNER": CELERY}
+    elif request.param == "tasks":
+        worker = request.getfixturevalue("task_worker")
+        if worker.process.poll() is not None:
+            raise AssertionError(f"The db_worker exited:\n{worker.log.read_text()[-4000:]}")
+        queue = worker.queue
+        overrides = {"JOB_RUNNER": TASKS, "JOB_TASK_QUEUE_NAME": queue}
     else:
-        job_settings.REST_FRAMEWORK_BULK = {
-            **job_settings.REST_FRAMEWORK_BULK,
-            "JOB_RUNNER": EMBEDDED,
-        }
+        overrides = {"JOB_RUNNER": EMBEDDED}
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, **overrides}
     yield request.param
     wait_for_idle()
+    if queue is not None:
+        wait_for_tasks(queue)
     stop_pool()
 
 

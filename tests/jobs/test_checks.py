@@ -72,3 +72,68 @@ def test_bad_job_settings(settings, overrides, expected):
     settings.REST_FRAMEWORK_BULK = overrides
 
     assert [error.id for error in check_job_settings()] == [expected]
+
+
+TASK_RUNNER = "rest_framework_bulk.jobs.django_tasks.TaskRunner"
+DATABASE_BACKEND = {"BACKEND": "django_tasks_db.DatabaseBackend"}
+
+
+def without_task_framework(monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("django.tasks", "django_tasks") else find_spec(name, *a),
+    )
+
+
+def test_task_runner_without_a_task_framework(settings, monkeypatch):
+    settings.REST_FRAMEWORK_BULK = {"JOB_RUNNER": TASK_RUNNER}
+    without_task_framework(monkeypatch)
+
+    errors = check_job_runner()
+
+    assert [error.id for error in errors] == ["rest_framework_bulk.E107"]
+    assert "pip install drf-bulk[tasks]" in errors[0].hint
+
+
+def test_task_runner_on_a_backend_that_is_not_configured(settings):
+    settings.REST_FRAMEWORK_BULK = {"JOB_RUNNER": TASK_RUNNER, "JOB_TASK_BACKEND": "jobs"}
+    settings.TASKS = {"default": DATABASE_BACKEND}
+
+    errors = check_job_runner()
+
+    assert [error.id for error in errors] == ["rest_framework_bulk.E108"]
+    assert "['default']" in errors[0].hint
+
+
+def test_task_runner_on_a_queue_the_backend_does_not_allow(settings):
+    settings.REST_FRAMEWORK_BULK = {"JOB_RUNNER": TASK_RUNNER, "JOB_TASK_QUEUE_NAME": "bulk"}
+    settings.TASKS = {"default": {**DATABASE_BACKEND, "QUEUES": ["default", "mail"]}}
+
+    errors = check_job_runner()
+
+    assert [error.id for error in errors] == ["rest_framework_bulk.E109"]
+    assert "TASKS['default']['QUEUES']" in errors[0].hint
+
+
+@pytest.mark.parametrize("backend", ["immediate.ImmediateBackend", "dummy.DummyBackend"])
+def test_task_runner_on_a_backend_without_workers_is_a_warning(settings, backend):
+    pytest.importorskip("django_tasks_db")
+    package = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
+    settings.REST_FRAMEWORK_BULK = {"JOB_RUNNER": TASK_RUNNER}
+    settings.TASKS = {**settings.TASKS, "default": {"BACKEND": f"{package}.backends.{backend}"}}
+
+    errors = check_job_runner()
+
+    assert [(error.id, error.is_serious()) for error in errors] == [
+        ("rest_framework_bulk.W101", False)
+    ]
+
+
+def test_task_runner_on_a_backend_with_workers(settings):
+    pytest.importorskip("django_tasks_db")
+    settings.REST_FRAMEWORK_BULK = {"JOB_RUNNER": TASK_RUNNER, "JOB_TASK_QUEUE_NAME": "bulk"}
+    settings.TASKS = {"default": {**DATABASE_BACKEND, "QUEUES": ["default", "bulk"]}}
+
+    assert check_job_runner() == []

@@ -75,3 +75,11 @@ def test_deleting_the_owner_deletes_the_jobs_and_their_files(jobs, user):
 
     assert not BulkJob.objects.exists()
     assert not any(storage.exists(job.input_name) for job in jobs)
+
+
+def test_task_framework_purge_task(jobs):
+    pytest.importorskip("django_tasks_db")
+    from rest_framework_bulk.jobs.django_tasks import purge_bulk_jobs
+
+    assert purge_bulk_jobs.call() == 1
+    assert BulkJob.objects.count() == 2

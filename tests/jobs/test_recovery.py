@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -35,12 +36,21 @@ def no_workers(job_settings, shared_database):
 
 @pytest.mark.parametrize("handling", ["lenient", "strict"])
 def test_a_killed_worker_leaves_no_half_batch_and_its_job_is_resumed(
-    runner, handling, api, job_settings, embedded_worker_factory
+    runner, handling, api, job_settings, embedded_worker_factory, request
 ):
     if runner == "embedded":
         # The worker is a `run_bulk_jobs` process, so that it can be killed.
         job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_WORKERS": 0}
         worker = embedded_worker_factory()
+    elif runner == "tasks":
+        # A `db_worker` of this test's own, on a queue the session's worker does not serve.
+        start_task_worker = request.getfixturevalue("task_worker_factory")
+        queue = f"killed-{uuid.uuid4().hex[:8]}"
+        job_settings.REST_FRAMEWORK_BULK = {
+            **job_settings.REST_FRAMEWORK_BULK,
+            "JOB_TASK_QUEUE_NAME": queue,
+        }
+        worker = start_task_worker(queue)
     job = submit(api, "/jobs/slow/", items(120), prefer=f"handling={handling}")
     if handling == "lenient":
         wait_until(lambda: BulkJob.objects.get(pk=job.pk).checkpoint >= 30, message="three batches")
@@ -52,7 +62,8 @@ def test_a_killed_worker_leaves_no_half_batch_and_its_job_is_resumed(
 
     running = BulkJob.objects.get(pk=job.pk)
     assert running.state == "PROGRESS"
-    if runner == "embedded":
+    if runner in ("embedded", "tasks"):
+        # A db_worker runs its task in its own process.
         worker.kill()
     else:
         # The pool process running the task; Celery starts another and
@@ -71,6 +82,16 @@ def test_a_killed_worker_leaves_no_half_batch_and_its_job_is_resumed(
 
     if runner == "embedded":
         embedded_worker_factory()
+    elif runner == "tasks":
+        # The task died with its worker and is not run again: the recover
+        # task, run periodically, enqueues the job once its heartbeat is stale.
+        start_task_worker(queue)
+        wait_until(
+            lambda: BulkJob.objects.lost().filter(pk=job.pk).exists(), message="a stale heartbeat"
+        )
+        from rest_framework_bulk.jobs.django_tasks import recover_bulk_jobs
+
+        recover_bulk_jobs.using(queue_name=queue).enqueue()
     job = finished(job)
 
     assert job.state == "SUCCESS", job.result
@@ -79,6 +100,25 @@ def test_a_killed_worker_leaves_no_half_batch_and_its_job_is_resumed(
     assert sorted(numbers) == list(range(120))
     assert (job.succeeded, job.failed, job.processed) == (120, 0, 120)
     assert len(job.result["created_ids"]) == 120
+
+
+def test_a_job_that_meets_a_database_error_runs_again(runner, api, job_media_root):
+    Path(job_media_root, "locked-once").touch()
+
+    job = finished(submit(api, "/jobs/locked-once/", items(30), prefer="handling=lenient"))
+
+    assert not Path(job_media_root, "locked-once").exists()
+    assert (job.state, job.attempts, job.succeeded) == ("SUCCESS", 2, 30)
+    assert sorted(SimpleModel.objects.values_list("number", flat=True)) == list(range(30))
+    if runner == "tasks":
+        from django_tasks_db.models import DBTaskResult
+
+        tasks = DBTaskResult.objects.order_by("enqueued_at")
+        assert [(task.status, task.args_kwargs["kwargs"]) for task in tasks] == [
+            ("FAILED", {}),
+            ("SUCCESSFUL", {"retries": 1}),
+        ]
+        assert tasks[0].exception_class_path == "django.db.utils.OperationalError"
 
 
 class Crash(BaseException):

@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/slow/", views.SlowSimpleJobView.as_view(), name="slow-jobs"),
     path("jobs/staff-only/", views.StaffOnlyJobView.as_view(), name="staff-only-jobs"),
     path("jobs/fragile/", views.FragileSimpleJobView.as_view(), name="fragile-jobs"),
+    path("jobs/locked-once/", views.LockedOnceJobView.as_view(), name="locked-once-jobs"),
     path(
         "jobs/model-permission/",
         views.ModelPermissionJobView.as_view(),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 
+from django.conf import settings
+from django.db import OperationalError
 from rest_framework import serializers
 from rest_framework.permissions import DjangoModelPermissions, IsAuthenticated
 
@@ -41,6 +44,17 @@ class FragileSimpleJobSerializer(SimpleJobSerializer):
     def validate_contents(self, value):
         if value == "crash":
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return super().validate_contents(value)
+
+
+class LockedOnceSimpleJobSerializer(SimpleJobSerializer):
+    """Meets a locked database once, after the test has left a ``locked-once`` file."""
+
+    def validate_contents(self, value):
+        marker = os.path.join(settings.MEDIA_ROOT, "locked-once")
+        if os.path.exists(marker):
+            os.remove(marker)
+            raise OperationalError("database is locked")
         return super().validate_contents(value)
 
 
@@ -107,6 +121,10 @@ class StaffOnlyJobView(SimpleJobView):
 
 class FragileSimpleJobView(SimpleJobView):
     serializer_class = FragileSimpleJobSerializer
+
+
+class LockedOnceJobView(SimpleJobView):
+    serializer_class = LockedOnceSimpleJobSerializer
 
 
 class ModelPermissionJobView(SimpleJobView):

@@ -22,10 +22,18 @@ if "rest_framework_bulk.jobs" not in INSTALLED_APPS:
 DATABASES = {alias: dict(config) for alias, config in _base.DATABASES.items()}
 if os.environ.get("BULK_JOBS_DB_NAME"):
     DATABASES["default"]["NAME"] = os.environ["BULK_JOBS_DB_NAME"]
+if os.environ.get("BULK_JOBS_SQLITE_TIMEOUT") and "sqlite3" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "timeout": float(os.environ["BULK_JOBS_SQLITE_TIMEOUT"]),
+    }
 if os.environ.get("BULK_JOBS_MEDIA_ROOT"):
     MEDIA_ROOT = os.environ["BULK_JOBS_MEDIA_ROOT"]
 
 REST_FRAMEWORK_BULK = {**getattr(_base, "REST_FRAMEWORK_BULK", {}), **JOB_SETTINGS}
+if os.environ.get("BULK_JOBS_TASK_QUEUE"):
+    # The queue a task runner's worker serves, and enqueues recovered jobs on.
+    REST_FRAMEWORK_BULK["JOB_TASK_QUEUE_NAME"] = os.environ["BULK_JOBS_TASK_QUEUE"]
 
 LOGGING = {
     "version": 1,
