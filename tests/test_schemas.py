@@ -43,23 +43,27 @@ SPECTACULAR = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 
 
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+#: The largest values of integer columns: 64-bit, 32-bit, and MariaDB's unsigned 32-bit.
+COLUMN_MAXIMA = (INT64_MAX, INT32_MAX, 2**32 - 1)
 
 
 def normalize(schema: dict) -> dict:
     """``schema`` without what the Django and DRF versions of the matrix change in it.
 
-    The serializers' components differ by version, not by drf-bulk: Django 5
-    gives SQLite integer columns a 64-bit range (``minimum``, ``maximum``,
-    ``format: int64``) and DRF 3.15 gives serializer fields their model
-    field's ``default``.
+    The serializers' components differ by version and database, not by
+    drf-bulk: Django 5 gives integer columns their backend's range
+    (``minimum``, ``maximum``: 64-bit on SQLite, 32-bit on PostgreSQL and
+    MariaDB, unsigned for MariaDB's positive fields; ``format: int64``) and DRF 3.15 gives serializer fields their
+    model field's ``default``.
     """
     schema = copy.deepcopy(schema)
 
     def visit(node):
         if isinstance(node, dict):
-            if node.get("type") == "integer" and node.get("maximum") == INT64_MAX:
+            if node.get("type") == "integer" and node.get("maximum") in COLUMN_MAXIMA:
                 node.pop("maximum")
-                if node.get("minimum") in (-INT64_MAX - 1, 0):
+                if node.get("minimum") in (-INT64_MAX - 1, -INT32_MAX - 1, 0):
                     node.pop("minimum")
                 if node.get("format") == "int64":
                     node.pop("format")
@@ -311,7 +315,9 @@ def test_answers_match_their_schemas(schema, api):
     assert result.status_code == 207
     component_validator(schema, "BulkResult").validate(result.json())
 
-    refused = api.bulk("put", "/api/strict-tickets/", [{"id": 1, "title": "no version"}])
+    refused = api.bulk(
+        "put", "/api/strict-tickets/", [{"id": Ticket.objects.get().pk, "title": "no version"}]
+    )
     assert refused.status_code == 428
     component_validator(schema, "BulkError").validate(refused.json())
 
