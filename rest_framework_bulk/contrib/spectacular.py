@@ -202,8 +202,10 @@ def project_doc(view_class, name: str | None = None) -> str:
             return ""
         if name is None:
             doc = cls.__dict__.get("__doc__")
+        elif name in cls.__dict__:
+            doc = getattr(cls.__dict__[name], "__doc__", None)
         else:
-            doc = getattr(cls.__dict__.get(name), "__doc__", None)
+            continue
         if doc:
             return "\n".join(line.rstrip() for line in inspect.cleandoc(doc).rstrip().split("\n"))
     return ""
