@@ -24,6 +24,7 @@ old name, unless the new one is set too; the system check
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -174,6 +175,19 @@ def get_view_option(view: Any, name: str, setting: str, default: Any = FROM_SETT
 
 class BulkAPISettings(APISettings):
     """DRF's ``APISettings``, reading ``REST_FRAMEWORK_BULK`` (with renamed settings' old names)."""
+
+    # Job workers read settings from their own threads while a test (or a
+    # setting_changed receiver) reloads them: without a lock, a reload that
+    # iterates the cached names races a read that adds one.
+    _lock = threading.RLock()
+
+    def __getattr__(self, attr):
+        with self._lock:
+            return super().__getattr__(attr)
+
+    def reload(self):
+        with self._lock:
+            super().reload()
 
     @property
     def user_settings(self):
