@@ -114,6 +114,11 @@ def test_a_job_that_meets_a_database_error_runs_again(runner, api, job_media_roo
         from django_tasks_db.models import DBTaskResult
 
         tasks = DBTaskResult.objects.order_by("enqueued_at")
+        # The job ends inside the task; the worker marks the task a moment later.
+        wait_until(
+            lambda: not tasks.filter(status__in=["READY", "RUNNING"]).exists(),
+            message="the task's end",
+        )
         assert [(task.status, task.args_kwargs["kwargs"]) for task in tasks] == [
             ("FAILED", {}),
             ("SUCCESSFUL", {"retries": 1}),
