@@ -38,7 +38,8 @@ from ..targets import convert, display, get_lookup_field, get_model_field
 from . import files
 from .ending import end_export
 from .models import BulkJob
-from .results import FAILED, KINDS, SUCCESSFUL, ResultWriter, Tally
+from .results import FAILED, SUCCESSFUL, ResultFiles, Tally
+from .rows import BatchRows, KindRows
 
 RETRIEVE = BulkJob.Operation.RETRIEVE
 
@@ -106,12 +107,14 @@ class Export:
             processed=0,
             message=self.execution.progress_message(BulkJob.Phase.WRITING, 0),
         )
-        writers = {kind: ResultWriter(job, kind) for kind in KINDS}
+        results = ResultFiles(job)
         try:
             done = 0
             for start, raw_ids in self.batches(names):
                 self.execution.check_stop()
-                self.export_batch(writers, field, model_field, start, raw_ids)
+                rows = BatchRows(results.null, (SUCCESSFUL, FAILED))
+                self.export_batch(rows, field, model_field, start, raw_ids)
+                results.add_rows(rows)
                 done = start + len(raw_ids)
                 self.execution.save_progress(
                     processed=done,
@@ -120,10 +123,9 @@ class Export:
                     message=self.execution.progress_message(BulkJob.Phase.WRITING, done),
                 )
                 self.execution.yield_database()
-            written = {kind: writer.save() for kind, writer in writers.items()}
+            written = results.save()
         finally:
-            for writer in writers.values():
-                writer.buffer.close()
+            results.close()
         return end_export(job, self.execution.mine, self.tally, written, self.not_found)
 
     def list_matches(self) -> Iterator:
@@ -147,7 +149,7 @@ class Export:
         if batch:
             yield start, batch
 
-    def export_batch(self, writers, field, model_field, start: int, raw_ids: list) -> None:
+    def export_batch(self, rows: BatchRows, field, model_field, start: int, raw_ids: list) -> None:
         values = []
         for raw in raw_ids:
             try:
@@ -165,19 +167,19 @@ class Export:
                     continue  # asked twice: exported once
                 self.seen.add(value)
             if obj is None:
-                self.add_not_found(writers[FAILED], index, field, raw if value is None else value)
+                self.add_not_found(rows[FAILED], index, field, raw if value is None else value)
                 continue
             objects.append(obj)
             indexes.append(index)
         if not objects:
             return
         data = self.view.get_serializer(objects, many=True).data
-        writer = writers[SUCCESSFUL]
+        exported = rows[SUCCESSFUL]
         for index, obj, item in zip(indexes, objects, data):
-            writer.add(index, item, {"status": EXPORTED, "id": display(obj.pk)})
+            exported.add(index, item, {"status": EXPORTED, "id": display(obj.pk)})
         self.tally.success_count += len(objects)
 
-    def add_not_found(self, writer: ResultWriter, index: int, field: str, raw: Any) -> None:
+    def add_not_found(self, writer: KindRows, index: int, field: str, raw: Any) -> None:
         shown = display(raw)
         message = gettext("No object with `%(field)s` %(value)s.") % {
             "field": field,

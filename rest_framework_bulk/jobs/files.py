@@ -5,11 +5,16 @@ Under ``{JOB_STORAGE_PREFIX}{job id}/`` a job keeps:
 
 * ``input.jsonl`` (one item per line; for the rows of a CSV body, each with
   its line number) or ``input.csv`` (the file as uploaded);
-* ``parts/{phase}-{start}.jsonl``: the outcome of each batch, written before
-  the batch commits, so that the outcomes of committed batches survive a
-  crash (a batch that runs again overwrites its part);
+* ``parts/{phase}-{start}.part``: what each batch did, as its share of the
+  result files (its JSON lines and CSV rows of each kind, the columns these
+  use, the indexes of the items that failed), written by the worker that ran
+  the batch before the batch commits, so that the outcomes of committed
+  batches survive a crash; a batch that runs again replaces its part. Parts
+  are named by the index of the batch's first item, so parts written by
+  different workers put together;
 * the result files, ``{kind}.jsonl`` and ``{kind}.csv`` for the successful,
-  failed and unprocessed items.
+  failed and unprocessed items: the parts, copied in item order (see
+  :func:`rest_framework_bulk.jobs.results.write_results`).
 
 The payload never travels through a broker: a job is known by its id alone.
 
@@ -27,22 +32,20 @@ import logging
 import os
 import posixpath
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from django.core.files import File
 from django.core.files.storage import Storage, storages
-from rest_framework.utils.encoders import JSONEncoder
 
 from ..parsers import CSVRow, CSVRows
 from ..settings import api_settings
+from .rows import KINDS, BatchRows, dumps, get_null_value
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
 #: Spooled to disk above this size, so a large input never sits in memory.
 SPOOL_SIZE = 4 * 1024 * 1024
-
-_encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 #: Most refused items an ``UnstorableItems`` lists.
 MAX_UNSTORABLE = 100
@@ -71,10 +74,6 @@ def get_storage() -> Storage:
 def job_path(job_id, *names: str) -> str:
     prefix = api_settings.JOB_STORAGE_PREFIX.strip("/")
     return posixpath.join(prefix, str(job_id), *names)
-
-
-def dumps(value: Any) -> str:
-    return _encoder.encode(value)
 
 
 def spool() -> IO[bytes]:
@@ -174,24 +173,70 @@ def save_input(job_id, items_or_file: Any, csv_options: dict) -> tuple[str, str,
     return name, "jsonl", total
 
 
+class InputCursor:
+    """The job's items, read forward once; only the items asked for are decoded.
+
+    ``take(start, stop)`` yields ``(index, item)`` for the items from
+    ``start`` up to ``stop`` (``None``: the end); each call must start at or
+    after where the one before stopped. The input is opened on first use, so
+    a cursor that is never asked for an item never reads it (and never
+    raises ``InputMissing``).
+    """
+
+    def __init__(self, job):
+        self.job = job
+        self.index = 0
+        self._handle: IO[bytes] | None = None
+        self._source: Iterator[Any] | None = None
+        self._decode: Callable[[Any], Any] | None = None
+
+    def _open(self) -> Iterator[Any]:
+        job = self.job
+        self._handle = handle = open_file(job.input_name)
+        if job.input_format == "csv":
+            return iter(CSVRows(handle, **job.options.get("csv", {})))
+        self._decode = json.loads if job.input_format == "jsonl" else _csv_row
+        return (line for line in handle if line.strip())
+
+    def take(self, start: int, stop: int | None = None) -> Iterator[tuple[int, Any]]:
+        if self._source is None:
+            self._source = self._open()
+        source, decode = self._source, self._decode
+        while self.index < start:
+            if next(source, _END) is _END:
+                return
+            self.index += 1
+        while stop is None or self.index < stop:
+            raw = next(source, _END)
+            if raw is _END:
+                return
+            self.index += 1
+            yield self.index - 1, raw if decode is None else decode(raw)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def __enter__(self) -> InputCursor:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+_END = object()
+
+
+def _csv_row(line: bytes) -> CSVRow:
+    # A row of a CSV body, stored with its line number.
+    item = json.loads(line)
+    return CSVRow(item["row"], line=item["line"])
+
+
 def iter_input(job, start: int = 0) -> Iterator[tuple[int, Any]]:
     """``(index, item)`` for the job's items from ``start`` on."""
-    if job.input_format == "csv":
-        with open_file(job.input_name) as handle:
-            for index, row in enumerate(CSVRows(handle, **job.options.get("csv", {}))):
-                if index >= start:
-                    yield index, row
-        return
-    rows = job.input_format == "csvrows"
-    with open_file(job.input_name) as handle:
-        index = 0
-        for line in handle:
-            if not line.strip():
-                continue
-            if index >= start:
-                item = json.loads(line)
-                yield index, CSVRow(item["row"], line=item["line"]) if rows else item
-            index += 1
+    with InputCursor(job) as cursor:
+        yield from cursor.take(start)
 
 
 def iter_batches(job, start: int = 0) -> Iterator[tuple[int, list]]:
@@ -209,27 +254,110 @@ def iter_batches(job, start: int = 0) -> Iterator[tuple[int, list]]:
         yield first, batch
 
 
-# Batch outcomes ------------------------------------------------------------
+# Batch parts -----------------------------------------------------------------
+
+#: The layout of a part; a part of another version is read as if missing.
+PART_VERSION = 1
 
 
 def part_name(job, phase: str, start: int) -> str:
+    return job_path(job.pk, "parts", f"{phase}-{start:012d}.part")
+
+
+def legacy_part_name(job, phase: str, start: int) -> str:
+    """Where releases before parts held result rows kept a batch's outcome records."""
     return job_path(job.pk, "parts", f"{phase}-{start:012d}.jsonl")
 
 
-def write_part(job, phase: str, start: int, records: list[dict]) -> None:
-    write_lines(part_name(job, phase, start), records)
+def write_part(
+    job,
+    phase: str,
+    start: int,
+    records: list[dict],
+    items: Sequence,
+    *,
+    kinds: Iterable[str] = KINDS,
+) -> None:
+    """Store what the batch of ``items`` at ``start`` did, as its share of the result files.
+
+    ``records`` are the batch's outcomes (``ItemResult.as_dict()``); an item
+    without one was not run. The part holds, for each of ``kinds``, the
+    batch's JSON lines and CSV rows (with the columns they use), and the
+    indexes of the items that failed;
+    :func:`~rest_framework_bulk.jobs.results.write_results` puts the parts
+    together. Call it before the batch commits, so that what was committed
+    has its part; a batch that runs again replaces it.
+    """
+    batch = BatchRows(get_null_value(job), kinds)
+    batch.add_items(zip(range(start, start + len(items)), items), records)
+    sections = []
+    manifest: dict[str, Any] = {
+        "version": PART_VERSION,
+        "start": start,
+        "size": len(items),
+        "failed": batch.failed,
+        "kinds": {},
+    }
+    for kind, rows in batch.items():
+        jsonl, table = rows.jsonl(), rows.csv()
+        manifest["kinds"][kind] = {
+            "count": rows.count,
+            "meta": list(rows.meta),
+            "columns": list(rows.columns),
+            "jsonl": len(jsonl),
+            "csv": len(table),
+        }
+        sections += [jsonl, table]
+    with spool() as buffer:
+        buffer.write(dumps(manifest).encode())
+        buffer.write(b"\n")
+        for section in sections:
+            buffer.write(section)
+        save(part_name(job, phase, start), buffer)
 
 
-def iter_outcomes(job, phase: str | None, end: int | None = None) -> Iterator[dict]:
-    """The recorded outcomes of ``phase``'s batches before ``end``, in item order."""
-    if phase is None:
-        return
-    storage = get_storage()
-    end = job.total if end is None else end
-    for start in range(0, end, job.batch_size):
-        name = part_name(job, phase, start)
-        if storage.exists(name):
-            yield from sorted(read_lines(name), key=lambda record: record["index"])
+class Part:
+    """A batch's share of the result files, as :func:`write_part` stored it."""
+
+    def __init__(self, manifest: dict, body: bytes):
+        self.start: int = manifest["start"]
+        self.size: int = manifest["size"]
+        self.failed: list[int] = manifest["failed"]
+        #: ``(count, meta, columns, jsonl, csv)`` by kind.
+        self.sections: dict[str, tuple[int, list[str], list[str], bytes, bytes]] = {}
+        offset = 0
+        for kind, entry in manifest["kinds"].items():
+            jsonl = body[offset : offset + entry["jsonl"]]
+            offset += entry["jsonl"]
+            table = body[offset : offset + entry["csv"]]
+            offset += entry["csv"]
+            self.sections[kind] = (entry["count"], entry["meta"], entry["columns"], jsonl, table)
+
+
+def read_part(job, phase: str, start: int) -> Part | None:
+    """The part of ``phase``'s batch at ``start``; ``None`` if there is none."""
+    name = part_name(job, phase, start)
+    if not get_storage().exists(name):
+        return None
+    with open_file(name) as handle:
+        content = handle.read()
+    head, _newline, body = content.partition(b"\n")
+    manifest = json.loads(head)
+    if manifest.get("version") != PART_VERSION:
+        return None
+    return Part(manifest, body)
+
+
+def read_legacy_part(job, phase: str, start: int) -> list[dict] | None:
+    """The outcome records an earlier release kept for a batch; ``None`` if there are none.
+
+    A job that was running when the package was upgraded has them for the
+    batches it committed before.
+    """
+    name = legacy_part_name(job, phase, start)
+    if not get_storage().exists(name):
+        return None
+    return list(read_lines(name))
 
 
 # Clean-up --------------------------------------------------------------------

@@ -37,6 +37,16 @@ means the same rows, because its cells follow the rules by which
 * ``true``/``false``, numbers as JSON writes them, lists and objects as
   compact JSON.
 
+Each batch writes its share of the files as soon as its outcome is known
+(:func:`~rest_framework_bulk.jobs.files.write_part`): each item's JSON line
+is encoded, and its cells converted, once. When the job ends,
+:func:`write_results` copies the shares in item order; only the items no
+batch reported (those never run) are read from the input and formatted
+then. A CSV's header is the union of its rows' columns, in the order first
+seen; rows whose batch used other columns than the header's (items with
+different fields, blank cells in a CSV upload) are moved to the header's
+columns, which reads them back as CSV: the slow path.
+
 CSV cannot tell everything JSON can. An empty string is an empty cell, which
 reads back as "not given" (for a create, the field's default or "required";
 for a partial update, the field left as it is). The JSON lines file has
@@ -49,20 +59,45 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..csv import format_csv_cell
-from ..results import ItemResult, describe, line_of, summary_error
+from ..results import ItemResult, line_of, summary_error
 from ..settings import api_settings
 from . import files
+from .rows import (
+    FAILED,
+    KINDS,
+    META_COLUMNS,
+    SUCCESSFUL,
+    UNPROCESSED,
+    BatchRows,
+    KindRows,
+    csv_cell,
+    csv_header,
+    csv_lines,
+    get_null_value,
+)
 
-SUCCESSFUL = "successful"
-FAILED = "failed"
-UNPROCESSED = "unprocessed"
-KINDS = (SUCCESSFUL, FAILED, UNPROCESSED)
+__all__ = [
+    "FAILED",
+    "ID_LISTS",
+    "KINDS",
+    "META_COLUMNS",
+    "SUCCESSFUL",
+    "UNPROCESSED",
+    "ResultFile",
+    "ResultFiles",
+    "Tally",
+    "csv_cell",
+    "error_records",
+    "get_null_value",
+    "outcome_records",
+    "storable",
+    "write_results",
+]
 
 #: Status of an item, in the summary's id lists.
 ID_LISTS = {"created": "created_ids", "updated": "updated_ids", "deleted": "deleted_ids"}
@@ -189,128 +224,162 @@ class Tally:
 # Result files ---------------------------------------------------------------
 
 
-def csv_cell(value: Any, null: str) -> str:
-    """The cell for ``value`` (a JSON value) in a result CSV; see the module's docstring."""
-    return format_csv_cell(value, null_value=null)
+class ResultFile:
+    """One kind's result files, put together in item order from runs of rows.
 
-
-def get_null_value(job) -> str:
-    """The null token of the job's view, as stored when it was submitted."""
-    return job.options.get("csv_null_value") or api_settings.CSV_NULL_VALUE
-
-
-META_COLUMNS = {
-    SUCCESSFUL: ("index", "status", "id"),
-    FAILED: ("index", "line", "lookup", "code", "error"),
-    UNPROCESSED: (),
-}
-
-
-class ResultWriter:
-    """Writes one kind of result file, as JSON lines and then as CSV."""
+    The JSON lines go straight to their file. The CSV rows wait in a spool
+    with the columns each run used: the header, the union of all of them,
+    is known only at the end. A run whose columns are the header's (the
+    usual case: every batch has the same fields) is copied as it is; any
+    other run is read back as CSV and its cells moved to the header's
+    columns, the slow path.
+    """
 
     def __init__(self, job, kind: str):
         self.job = job
         self.kind = kind
         self.count = 0
-        self.columns: dict[str, None] = {}
         self.meta: dict[str, None] = {}
-        self.buffer = files.spool()
+        self.columns: dict[str, None] = {}
+        self.jsonl = files.spool()
+        self.rows = files.spool()
+        #: ``(length, header)`` of each run in ``rows``.
+        self.runs: list[tuple[int, list[str]]] = []
 
-    def add(self, index: int, item: Any, record: dict | None) -> None:
-        entry: dict[str, Any] = {"index": index}
-        # Only an unprocessed item has no record.
-        if self.kind == SUCCESSFUL and record is not None:
-            entry["status"] = record["status"]
-            if "id" in record:
-                entry["id"] = record["id"]
-        elif self.kind == FAILED and record is not None:
-            if line_of(item) is not None:
-                entry["line"] = line_of(item)
-            for key in ("lookup", "code"):
-                if key in record:
-                    entry[key] = record[key]
-            entry["error"] = describe(record["detail"])
-            entry["detail"] = record["detail"]
-            if "codes" in record:
-                entry["codes"] = record["codes"]
-        entry["data"] = item
-        for key in entry:
-            self.meta.setdefault(key, None)
-        for key in item if isinstance(item, Mapping) else ("value",):
-            self.columns.setdefault(str(key), None)
-        self.buffer.write(files.dumps(entry).encode())
-        self.buffer.write(b"\n")
-        self.count += 1
+    def add(
+        self, count: int, meta: Iterable[str], columns: Iterable[str], jsonl: bytes, table: bytes
+    ) -> None:
+        """Add ``count`` entries: their JSON lines, their CSV rows under ``meta`` and ``columns``."""
+        if not count:
+            return
+        meta, columns = list(meta), list(columns)
+        self.count += count
+        self.meta.update(dict.fromkeys(meta))
+        self.columns.update(dict.fromkeys(columns))
+        self.jsonl.write(jsonl)
+        self.rows.write(table)
+        self.runs.append((len(table), csv_header(self.kind, meta, columns)))
+
+    def add_rows(self, rows: KindRows) -> None:
+        self.add(rows.count, rows.meta, rows.columns, rows.jsonl(), rows.csv())
+
+    def header(self) -> list[str]:
+        return csv_header(self.kind, self.meta, self.columns)
 
     def save(self) -> dict:
-        try:
-            jsonl = files.save(files.job_path(self.job.pk, f"{self.kind}.jsonl"), self.buffer)
-            with files.spool() as csv_buffer:
-                for line in self.csv_lines():
-                    csv_buffer.write(line)
-                table = files.save(files.job_path(self.job.pk, f"{self.kind}.csv"), csv_buffer)
-        finally:
-            self.buffer.close()
-        return {"count": self.count, "jsonl": jsonl, "csv": table}
+        jsonl = files.save(files.job_path(self.job.pk, f"{self.kind}.jsonl"), self.jsonl)
+        with files.spool() as table:
+            header = self.header()
+            table.write(csv_lines([[csv_cell(name, "") for name in header]]))
+            self.rows.seek(0)
+            for length, columns in self.runs:
+                run = self.rows.read(length)
+                table.write(run if columns == header else remap(run, columns, header))
+            name = files.save(files.job_path(self.job.pk, f"{self.kind}.csv"), table)
+        return {"count": self.count, "jsonl": jsonl, "csv": name}
 
-    def csv_lines(self) -> Iterable[bytes]:
-        """The CSV file, line by line: RFC 4180, CRLF, UTF-8."""
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\r\n")
-        header = self.csv_header()
-        for cells in (
-            [csv_cell(name, "") for name in header],
-            *([row.get(name, "") for name in header] for row in self.csv_rows()),
-        ):
-            writer.writerow(cells)
-            yield text.getvalue().encode()
-            text.seek(0)
-            text.truncate()
+    def close(self) -> None:
+        self.jsonl.close()
+        self.rows.close()
 
-    def csv_header(self) -> list[str]:
-        meta = [f"bulk__{key}" for key in META_COLUMNS[self.kind] if key in self.meta]
-        return [*meta, *self.columns]
 
-    def csv_rows(self) -> Iterable[dict]:
-        """Each row's cells by column; a field the item did not give is left out (an empty cell)."""
-        null = get_null_value(self.job)
-        self.buffer.seek(0)
-        for line in self.buffer:
-            entry = json.loads(line)
-            data = entry.pop("data")
-            row = {f"bulk__{key}": csv_cell(value, "") for key, value in entry.items()}
-            if not isinstance(data, Mapping):
-                data = {"value": data}
-            row.update((str(key), csv_cell(value, null)) for key, value in data.items())
-            yield row
+def remap(table: bytes, columns: list[str], header: list[str]) -> bytes:
+    """CSV rows under ``columns`` moved to ``header``'s; a column they lack is an empty cell."""
+    positions: dict[str, int] = {}
+    for position, name in enumerate(columns):
+        positions.setdefault(name, position)
+    wanted = [positions.get(name) for name in header]
+    reader = csv.reader(io.StringIO(table.decode(), newline=""))
+    return csv_lines(
+        [("" if position is None else cells[position]) for position in wanted] for cells in reader
+    )
+
+
+class ResultFiles(dict):
+    """The :class:`ResultFile` of each kind of a job; ``save()`` writes them."""
+
+    def __init__(self, job):
+        super().__init__((kind, ResultFile(job, kind)) for kind in KINDS)
+        self.null = get_null_value(job)
+
+    def add_rows(self, batch: BatchRows) -> None:
+        for kind, rows in batch.items():
+            self[kind].add_rows(rows)
+
+    def add_items(
+        self, items: Iterable[tuple[int, Any]], records=(), *, keep_successes: bool, chunk: int
+    ) -> None:
+        """Format ``(index, item)`` pairs now, ``chunk`` at a time; see ``BatchRows.add_items()``."""
+        pairs = iter(items)
+        while True:
+            run = list(itertools.islice(pairs, chunk))
+            if not run:
+                return
+            batch = BatchRows(self.null)
+            batch.add_items(run, records, keep_successes=keep_successes)
+            self.add_rows(batch)
+
+    def save(self) -> dict:
+        return {kind: writer.save() for kind, writer in self.items()}
+
+    def close(self) -> None:
+        for writer in self.values():
+            writer.close()
 
 
 def write_results(job, phase: str | None, *, keep_successes: bool, end: int | None = None) -> dict:
     """Write the result files of a finished job; returns them for ``job.files``.
 
-    ``phase`` names the recorded outcomes to report (``None``: none, every
-    item is unprocessed), ``end`` the index where the committed outcomes
-    end (a cancelled lenient job's checkpoint). Without ``keep_successes`` the items that passed
-    were not kept (a strict job failed or was cancelled) and count as
-    unprocessed.
+    ``phase`` names the batches to report (``None``: none, every item is
+    unprocessed), ``end`` the index where the committed batches end (a
+    cancelled lenient job's checkpoint). Without ``keep_successes`` the
+    items that passed were not kept (a strict job failed or was cancelled)
+    and count as unprocessed.
+
+    The files are the parts the batches wrote (``files.write_part()``),
+    copied in item order. Only the items no part reports are read from the
+    input and formatted here: those never run (past ``end``, or in a batch
+    that left no part) and, without ``keep_successes``, every item that did
+    not fail.
     """
-    writers = {kind: ResultWriter(job, kind) for kind in KINDS}
+    end = job.total if end is None else end
+    chunk = job.batch_size
+    results = ResultFiles(job)
     try:
-        outcomes = files.iter_outcomes(job, phase, end)
-        pending = next(outcomes, None)
-        for index, item in files.iter_input(job):
-            while pending is not None and pending["index"] < index:
-                pending = next(outcomes, None)
-            record = pending if pending is not None and pending["index"] == index else None
-            if record is None:
-                kind = UNPROCESSED
-            elif "code" in record:
-                kind = FAILED
-            else:
-                kind = SUCCESSFUL if keep_successes else UNPROCESSED
-            writers[kind].add(index, item, record)
-        return {kind: writer.save() for kind, writer in writers.items()}
+        with files.InputCursor(job) as source:
+            position = 0
+            while phase is not None and position < end:
+                part = files.read_part(job, phase, position)
+                if part is None:
+                    # A batch that left no part of this release: perhaps the
+                    # outcome records of an earlier one, else it never ran.
+                    records = files.read_legacy_part(job, phase, position) or ()
+                    stop = position + job.batch_size
+                    results.add_items(
+                        source.take(position, stop),
+                        records,
+                        keep_successes=keep_successes,
+                        chunk=chunk,
+                    )
+                    position = stop
+                    continue
+                # Every part has items; an empty one must not stall the walk.
+                stop = position + (part.size or job.batch_size)
+                kinds = KINDS if keep_successes else (FAILED,)
+                for kind in kinds:
+                    if kind not in part.sections:
+                        raise ValueError(f"The part of batch {position} has no {kind} rows.")
+                    results[kind].add(*part.sections[kind])
+                if not keep_successes:
+                    failed = set(part.failed)
+                    results.add_items(
+                        (pair for pair in source.take(position, stop) if pair[0] not in failed),
+                        keep_successes=False,
+                        chunk=chunk,
+                    )
+                position = stop
+            if position < job.total:
+                results.add_items(source.take(position), keep_successes=False, chunk=chunk)
+        return results.save()
     finally:
-        for writer in writers.values():
-            writer.buffer.close()
+        results.close()

@@ -103,7 +103,7 @@ from .duplicates import DuplicateLookups
 from .export import Export
 from .leases import Heartbeat, claim, jobs_db
 from .models import BulkJob
-from .results import Tally, error_records, outcome_records
+from .results import FAILED, KINDS, Tally, error_records, outcome_records
 
 logger = logging.getLogger("rest_framework_bulk.jobs")
 
@@ -296,7 +296,7 @@ class Execution:
                 records = self.run_batch(
                     view, items, start, lenient=True, dry_run=False, refused=refused
                 )
-                files.write_part(job, "write", start, records)
+                files.write_part(job, "write", start, records, items)
                 tally.add(records, items, start)
                 self.save_checkpoint(start, start + len(items), tally)
             self.yield_database()
@@ -335,7 +335,7 @@ class Execution:
                 for start, items in files.iter_batches(job):
                     self.check_stop(in_transaction=True)
                     records = self.run_batch(view, items, start, lenient=False, dry_run=False)
-                    files.write_part(job, "write", start, records)
+                    files.write_part(job, "write", start, records, items)
                     tally.add(records, items, start)
                     done = start + len(items)
                     self.beat.progress = {
@@ -349,7 +349,7 @@ class Execution:
             # Valid a moment ago, refused now (a concurrent write): the
             # transaction is rolled back, so nothing stays written.
             records = error_records(exc.item_errors)
-            files.write_part(job, "write", start, records)
+            files.write_part(job, "write", start, records, items)
             failed = Tally(job.total)
             failed.add(records, items, start)
             code, detail = exception_detail(exc)
@@ -376,13 +376,17 @@ class Execution:
             phase=Phase.VALIDATING, processed=0, message=self.progress_message(Phase.VALIDATING, 0)
         )
         duplicates = self.get_duplicates(view)
+        # A dry run reports what its check found. A strict job reports it
+        # only when items fail, and then every other item is unprocessed,
+        # read from the input at the end: its parts need the failures only.
+        kinds = KINDS if job.dry_run else (FAILED,)
         for start, items in files.iter_batches(job):
             self.check_stop()
             refused = duplicates.check(items, start)
             records = self.run_batch(
                 view, items, start, lenient=True, dry_run=True, refused=refused
             )
-            files.write_part(job, "check", start, records)
+            files.write_part(job, "check", start, records, items, kinds=kinds)
             tally.add(records, items, start)
             done = start + len(items)
             self.save_progress(
