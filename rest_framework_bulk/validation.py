@@ -541,7 +541,12 @@ class BatchedUniqueValidator(UniqueValidator):
     """
 
     def __init__(self, original: UniqueValidator, queryset: PrefetchedQuerySet):
-        super().__init__(queryset=queryset, message=original.message, lookup=original.lookup)
+        # The stand-in answers the calls DRF's validator makes of a queryset.
+        super().__init__(
+            queryset=queryset,  # type: ignore[arg-type]
+            message=original.message,
+            lookup=original.lookup,
+        )
         #: The field's own validator, which the next batch starts from.
         self.original = original
         self.source = queryset.sources[0]

@@ -17,7 +17,6 @@ can go out in such batches or must be saved one ``save()`` at a time.
 
 from __future__ import annotations
 
-import inspect
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -50,11 +49,11 @@ def instance_builder(model) -> Callable[[dict], models.Model]:
 
     For a model that leaves construction to Django (no ``__init__()`` of its
     own, no ``pre_init``/``post_init`` receivers), the field loop of
-    ``Model.__init__()`` is worked out once: each field's value is stored
-    as Django would store it (through the field's descriptor where it has a
-    setter, and a related object through its relation's), or the field's
-    default when the item has none. An item with any other key (a property,
-    a field named twice) is built by ``model(**attrs)`` itself.
+    ``Model.__init__()`` is worked out once: each field is set as Django
+    sets it (a related object through its relation, so that it is checked
+    and cached), to the item's value or the field's default. An item with
+    any other key (a property, a field named twice) is built by
+    ``model(**attrs)`` itself.
     """
     opts = model._meta
 
@@ -65,7 +64,6 @@ def instance_builder(model) -> Callable[[dict], models.Model]:
         opts.abstract
         or model.__init__ is not models.Model.__init__
         or model.__new__ is not object.__new__
-        or model.__setattr__ is not object.__setattr__
         or type(model).__call__ is not type.__call__
         or pre_init.has_listeners(model)
         or post_init.has_listeners(model)
@@ -75,32 +73,23 @@ def instance_builder(model) -> Callable[[dict], models.Model]:
     for field in opts.fields:
         if field.column is None or getattr(field, "generated", False):
             continue  # Django's __init__() skips them too
-        descriptor = inspect.getattr_static(model, field.attname, None)
-        direct = not hasattr(type(descriptor), "__set__")
         related = field.name if isinstance(field.remote_field, ForeignObjectRel) else None
-        steps.append((related, field.attname, field.get_default, direct))
+        steps.append((related, field.attname, field.get_default))
     new = object.__new__
 
     def build(attrs: dict) -> models.Model:
         obj = new(model)
-        values = obj.__dict__
-        values["_state"] = ModelState()
+        obj._state = ModelState()
         used = 0
-        for related, attname, default, direct in steps:
+        for related, attname, default in steps:
             if related is not None and related in attrs:
-                # The relation's descriptor checks and caches the object.
                 setattr(obj, related, attrs[related])
                 used += 1
-                continue
-            if attname in attrs:
-                value = attrs[attname]
+            elif attname in attrs:
+                setattr(obj, attname, attrs[attname])
                 used += 1
             else:
-                value = default()
-            if direct:
-                values[attname] = value
-            else:
-                setattr(obj, attname, value)
+                setattr(obj, attname, default())
         if used != len(attrs):
             return model(**attrs)
         return obj
