@@ -149,8 +149,11 @@ def test_instance_builder_objects_insert_as_the_model_s_own():
         build({"account": account, "sku": f"S{n}", "ref": f"R{n}", "name": "n"}) for n in range(3)
     ]
 
-    insert_rows(Item, objs, 10, "default")
+    with CaptureQueriesContext(connection) as captured:
+        insert_rows(Item, objs, 10, "default")
 
+    [insert] = [q["sql"] for q in captured.captured_queries]
+    assert insert.startswith("INSERT")
     rows = Item.objects.order_by("sku").values_list("account_id", "sku", "price", "quantity")
     assert list(rows) == [(account.pk, f"S{n}", decimal.Decimal("0.00"), 0) for n in range(3)]
     assert all(obj.updated_at is not None for obj in objs)  # auto_now, set by the insert
