@@ -41,6 +41,7 @@ cached per class. Set ``COMPILED_SERIALIZERS`` to ``False`` to turn it off.
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from collections.abc import Callable
@@ -378,6 +379,7 @@ def _field_runner(field, partial: bool) -> Callable | None:
         return run
 
     if kind == "decimal":
+        exact = _exact_decimal(field) if inline else None
 
         def run(data):
             if data is empty:
@@ -386,6 +388,10 @@ def _field_runner(field, partial: bool) -> Callable | None:
                 return None if allow_null else slow(data)
             kind = type(data)
             if kind is str:
+                if exact is not None:
+                    value = exact(data)
+                    if value is not None:
+                        return finish(value, data)
                 # DecimalField.validate_empty_values(): blank is null when allowed.
                 if allow_null and data.strip() == "":
                     return None
@@ -415,6 +421,35 @@ def _field_runner(field, partial: bool) -> Callable | None:
         return finish(convert(data), data)
 
     return run_any
+
+
+def _exact_decimal(field) -> Callable[[str], Decimal | None] | None:
+    """``DecimalField.to_internal_value()`` for text that fits the field as written.
+
+    Text of at most ``max_digits - decimal_places`` digits before the point
+    and ``decimal_places`` after it passes DRF's precision checks, and
+    quantizing it only pads zeros: no rounding, whatever the context. Other
+    text gives ``None`` and goes to the field.
+    """
+    places = field.decimal_places
+    digits = field.max_digits
+    if field.localize or places is None or digits is None or places < 1:
+        return None
+    if _instance_overrides(field, ("validate_precision", "quantize")):
+        return None
+    whole = digits - places
+    if whole < 1 or digits + 2 > field.MAX_STRING_LENGTH:
+        return None
+    match = re.compile(rf"-?[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{places}}})?").fullmatch
+    exponent = Decimal(1).scaleb(-places)
+    context = decimal.Context(prec=digits)
+
+    def exact(data: str) -> Decimal | None:
+        if match(data) is None:
+            return None
+        return Decimal(data).quantize(exponent, context=context)
+
+    return exact
 
 
 # -- validating one item -------------------------------------------------------

@@ -350,7 +350,16 @@ class BulkListSerializer(ListSerializer):
             "If you need to access data before committing to the database then "
             "inspect 'serializer.validated_data' instead. "
         )
-        validated_data = [{**attrs, **kwargs} for attrs in self.validated_data]
+        if (
+            kwargs
+            or self.plan.targets is not None
+            or type(self).create is not BulkListSerializer.create
+        ):
+            validated_data = [{**attrs, **kwargs} for attrs in self.validated_data]
+        else:
+            # Our create() only reads the items, and copies what it hands to
+            # code that may change them: ``validated_data`` stays as it was.
+            validated_data = list(self.validated_data)
         self.outcome.saved = []
         with transaction.atomic(using=self.db, savepoint=not self.plan.in_transaction):
             if self.plan.targets is not None:
@@ -368,15 +377,16 @@ class BulkListSerializer(ListSerializer):
         # orders deadlock: insert in key order (answers keep request order).
         names = insert_order(model) if model is not None else ()
         if names:
-            entries.sort(key=lambda entry: tuple(_sort_value(entry[1].get(name)) for name in names))
+            sort_in_key_order(entries, names)
         if not self.can_write_in_batches("create", validated_data):
             return self.write_per_item(
-                entries, lambda attrs, _: self.child.create(attrs), "created"
+                entries, lambda attrs, _: self.child.create({**attrs}), "created"
             )
         raise_errors_on_nested_writes(
             "create", self.child, validated_data[0] if validated_data else {}
         )
-        objects = [(index, model(**attrs)) for index, attrs in entries]
+        build = writers.instance_builder(model)
+        objects = [(index, build(attrs)) for index, attrs in entries]
 
         def write(batch):
             writers.insert_rows(model, [obj for _, obj in batch], self.batch_size, self.db)
@@ -512,7 +522,8 @@ class BulkListSerializer(ListSerializer):
             else:
                 saved.extend(batch)
         saved.sort(key=lambda entry: entry[0])
-        self.outcome.saved = [(self.position(index), obj, status) for index, obj in saved]
+        position = self.plan.position
+        self.outcome.saved = [(position(index), obj, status) for index, obj in saved]
         return [obj for _, obj in saved]
 
     def write_per_item(self, entries: list, write_one, status: str) -> list:
@@ -611,6 +622,20 @@ def insert_order(model) -> tuple[str, ...]:
     for constraint in opts.total_unique_constraints:
         return tuple(constraint.fields)
     return ()
+
+
+def sort_in_key_order(entries: list, names: Sequence[str]) -> None:
+    """Sort ``(index, attrs)`` entries by the values of ``names`` in ``attrs``."""
+    if len(names) == 1:
+        name = names[0]
+        values = [attrs.get(name) for _, attrs in entries]
+        kinds = {type(value) for value in values}
+        if kinds == {str} or kinds == {int}:
+            # What _sort_value() would order them by, without its tuples.
+            order = sorted(range(len(entries)), key=values.__getitem__)
+            entries[:] = [entries[position] for position in order]
+            return
+    entries.sort(key=lambda entry: tuple(_sort_value(entry[1].get(name)) for name in names))
 
 
 def _sort_value(value) -> tuple:

@@ -130,17 +130,18 @@ class BatchValidation:
                 continue
             validators = list(field.validators)
             for position, validator in enumerate(validators):
+                if isinstance(validator, BatchedUniqueValidator):
+                    # Set up by an earlier batch on the same field: start again from DRF's.
+                    validator = validator.original
                 if type(validator) is UniqueValidator and validator.lookup == "exact":
                     source = field.source_attrs[-1] if field.source_attrs else field.source
-                    keys = [self.internal_value(field, item) for item in self.items]
-                    batched = UniqueValidator(
-                        queryset=PrefetchedQuerySet.build(
+                    keys = self.internal_values(field)
+                    validators[position] = BatchedUniqueValidator(
+                        validator,
+                        PrefetchedQuerySet.build(
                             self, validator.queryset, [source], [[key] for key in keys]
                         ),
-                        message=validator.message,
-                        lookup=validator.lookup,
                     )
-                    validators[position] = batched
             field.validators = validators
 
         validators = list(self.child.validators)
@@ -185,8 +186,11 @@ class BatchValidation:
             validators[position] = together
         self.child.validators = validators
 
-    def internal_value(self, field, item) -> Any:
-        """The item's value for ``field`` as validation will see it, or ``empty``."""
+    def internal_value(self, field, item, bounds: list | None = None) -> Any:
+        """The item's value for ``field`` as validation will see it, or ``empty``.
+
+        ``bounds`` are the field's range validators, when already looked up.
+        """
         if not isinstance(item, dict):
             return empty
         try:
@@ -198,12 +202,45 @@ class BatchValidation:
             value = field.to_internal_value(value)
             # A number its own field refuses (2**70 beyond max_value) never
             # reaches the batch's query, where the driver could choke on it.
-            for validator in field.validators:
-                if isinstance(validator, (MinValueValidator, MaxValueValidator)):
-                    validator(value)
+            if bounds is None:
+                bounds = range_validators(field)
+            for validator in bounds:
+                validator(value)
             return value
         except (SkipField, Exception):
             return empty
+
+    def internal_values(self, field) -> list:
+        """``internal_value()`` of every item for ``field``."""
+        bounds = range_validators(field)
+        own = vars(field)
+        if (
+            type(field) in TEXT_FIELDS
+            and not bounds
+            and "to_internal_value" not in own
+            and "get_value" not in own
+        ):
+            # CharField.to_internal_value() of a str, without a call per item.
+            name = field.field_name
+            trim = field.trim_whitespace
+            values = []
+            for item in self.items:
+                if type(item) is dict:
+                    value = item.get(name, empty)
+                    if type(value) is str:
+                        values.append(value.strip() if trim else value)
+                        continue
+                values.append(self.internal_value(field, item, bounds))
+            return values
+        return [self.internal_value(field, item, bounds) for item in self.items]
+
+
+#: Fields whose value of a str is the str, trimmed if the field trims.
+TEXT_FIELDS = (serializers.CharField, serializers.EmailField, serializers.SlugField)
+
+
+def range_validators(field) -> list:
+    return [v for v in field.validators if isinstance(v, (MinValueValidator, MaxValueValidator))]
 
 
 class RelationCache:
@@ -361,6 +398,7 @@ class PrefetchedQuerySet:
         self.claims = claims  # key tuple -> indexes of the items carrying it
         self.filters = filters or {}
         self.excluded = excluded or []
+        self.vendor = connections[queryset.db].vendor
 
     @classmethod
     def build(cls, batch: BatchValidation, queryset, sources: list[str], keys: list[list]):
@@ -445,16 +483,31 @@ class PrefetchedQuerySet:
     def exists(self) -> bool:
         if set(self.filters) != set(self.sources):
             return self.real().exists()
-        vendor = connections[self.queryset.db].vendor
-        key = tuple(_normalise(self.filters[source], vendor) for source in self.sources)
+        answer = self.taken([self.filters[source] for source in self.sources], self.excluded)
+        if answer is None:
+            return self.real().exists()
+        return answer
+
+    def taken(self, values: Sequence, excluded: Sequence) -> bool | None:
+        """Whether a row, or an earlier item of the request, holds ``values``.
+
+        ``values`` line up with the prefetched sources; rows whose primary
+        key is in ``excluded`` do not count. ``None`` when the batch did not
+        prefetch these values: only the database can say.
+        """
+        vendor = self.vendor
+        key = tuple([_normalise(value, vendor) for value in values])
         indexes = self.claims.get(key)
         if indexes is None:
-            return self.real().exists()
-        excluded = {_normalise(pk, vendor) for pk in self.excluded}
-        if any(pk not in excluded for pk in self.existing.get(key, ())):
+            return None
+        current = self.batch.index
+        rows = self.existing.get(key)
+        if not rows and indexes[0] >= current:
+            return False  # no row holds it and no earlier item claims it
+        skip = {_normalise(pk, vendor) for pk in excluded}
+        if rows and any(pk not in skip for pk in rows):
             return True
         # An earlier item of this request claims the same value.
-        current = self.batch.index
         instances = self.batch.instances
         for index in indexes:
             if index >= current:
@@ -462,7 +515,7 @@ class PrefetchedQuerySet:
             if index in self.batch.failed:
                 continue
             other = instances[index] if instances is not None else None
-            if other is None or other.pk not in excluded:
+            if other is None or other.pk not in skip:
                 return True
         return False
 
@@ -474,6 +527,45 @@ class PrefetchedQuerySet:
 
     def __repr__(self) -> str:
         return f"<PrefetchedQuerySet {self.model.__name__} {self.sources}>"
+
+
+class BatchedUniqueValidator(UniqueValidator):
+    """A field's ``UniqueValidator`` during one batch, answered from its prefetch.
+
+    DRF's validator builds ``filter(<field>=value).exclude(pk=...)`` and asks
+    ``exists()`` of it for every item; this one looks the value up in what
+    the batch fetched and raises DRF's error (the validator's message, code
+    ``unique``). A value the batch did not fetch, or an instance DRF would
+    refuse to judge, goes through DRF's own ``__call__()`` on the same
+    stand-in queryset.
+    """
+
+    def __init__(self, original: UniqueValidator, queryset: PrefetchedQuerySet):
+        # The stand-in answers the calls DRF's validator makes of a queryset.
+        super().__init__(
+            queryset=queryset,  # type: ignore[arg-type]
+            message=original.message,
+            lookup=original.lookup,
+        )
+        #: The field's own validator, which the next batch starts from.
+        self.original = original
+        self.source = queryset.sources[0]
+
+    def __call__(self, value, serializer_field):
+        instance = getattr(serializer_field.parent, "instance", None)
+        if serializer_field.source_attrs[-1] == self.source and (
+            instance is None or isinstance(instance, models.Model)
+        ):
+            excluded = () if instance is None else (instance.pk,)
+            try:
+                taken = self.queryset.taken((value,), excluded)
+            except (TypeError, ValueError):
+                taken = None  # not a value the lookup can hold: DRF's way decides
+            if taken is not None:
+                if taken:
+                    raise ValidationError(self.message, code="unique")
+                return
+        super().__call__(value, serializer_field)
 
 
 class UniqueConstraintValidator(UniqueTogetherValidator):

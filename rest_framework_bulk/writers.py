@@ -18,7 +18,7 @@ can go out in such batches or must be saved one ``save()`` at a time.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import (
@@ -29,7 +29,9 @@ from django.db import (
     connections,
     models,
 )
-from django.db.models.signals import post_save, pre_save
+from django.db.models.base import ModelState
+from django.db.models.fields.reverse_related import ForeignObjectRel
+from django.db.models.signals import post_init, post_save, pre_init, pre_save
 from rest_framework import serializers
 from rest_framework.utils import model_meta
 
@@ -40,6 +42,59 @@ from .versions import StaleVersion
 def max_params(connection) -> int:
     limit = getattr(connection.features, "max_query_params", None)
     return limit or 65_000
+
+
+def instance_builder(model) -> Callable[[dict], models.Model]:
+    """What makes ``model(**attrs)`` for each item of a batch insert.
+
+    For a model that leaves construction to Django (no ``__init__()`` of its
+    own, no ``pre_init``/``post_init`` receivers), the field loop of
+    ``Model.__init__()`` is worked out once: each field is set as Django
+    sets it (a related object through its relation, so that it is checked
+    and cached), to the item's value or the field's default. An item with
+    any other key (a property, a field named twice) is built by
+    ``model(**attrs)`` itself.
+    """
+    opts = model._meta
+
+    def construct(attrs: dict) -> models.Model:
+        return model(**attrs)
+
+    if (
+        opts.abstract
+        or model.__init__ is not models.Model.__init__
+        or model.__new__ is not object.__new__
+        or type(model).__call__ is not type.__call__
+        or pre_init.has_listeners(model)
+        or post_init.has_listeners(model)
+    ):
+        return construct
+    steps = []
+    for field in opts.fields:
+        if field.column is None or getattr(field, "generated", False):
+            continue  # Django's __init__() skips them too
+        related = field.name if isinstance(field.remote_field, ForeignObjectRel) else None
+        steps.append((related, field.attname, field.get_default))
+    new = object.__new__
+
+    def build(attrs: dict) -> models.Model:
+        obj = new(model)
+        obj._state = ModelState()
+        used = 0
+        for related, attname, default in steps:
+            if related is not None and related in attrs:
+                setattr(obj, related, attrs[related])
+                used += 1
+            elif attname in attrs:
+                setattr(obj, attname, attrs[attname])
+                used += 1
+            else:
+                setattr(obj, attname, default())
+        if used != len(attrs):
+            return model(**attrs)
+        return obj
+
+    return build
 
 
 def insert_rows(model, objs: list, batch_size: int, using: str) -> list:

@@ -979,6 +979,72 @@ class Unbuildable(BulkSerializerMixin, serializers.Serializer):
         raise RuntimeError("fields built")
 
 
+DECIMAL_TEXTS = [
+    "1.5",
+    "1234.56",
+    "-0.00",
+    "0",
+    "0001.00",  # leading zeros: not more whole digits to Decimal
+    "00001.0",  # but more than the text may have for the short path
+    "12345.6",
+    "1.234",
+    "-9999.99",
+    " 1.5 ",
+    "1.",
+    ".5",
+    "1e2",
+    "١.٥",  # digits Decimal() reads and the short path does not
+    "",
+    "nan",
+]
+
+
+@pytest.mark.parametrize("options", [{}, {"rounding": decimal.ROUND_DOWN}, {"allow_null": True}])
+@pytest.mark.parametrize("traps", [False, True])
+def test_decimal_text_matches_drf(options, traps):
+    class Prices(BulkSerializerMixin, serializers.Serializer):
+        price = fields.DecimalField(max_digits=6, decimal_places=2, **options)
+
+        class Meta:
+            list_serializer_class = BulkListSerializer
+
+    items = [{"price": text} for text in DECIMAL_TEXTS]
+    with decimal.localcontext() as context:
+        if traps:
+            # Quantizing must not round or lose anything, whatever the context.
+            context.traps[decimal.Inexact] = context.traps[decimal.Rounded] = True
+            context.prec = 3
+        expected, actual = both(validate, Prices, items)
+    assert actual == expected
+    assert expected[0] == "ok"
+
+
+def test_decimal_text_that_fits_skips_the_field_s_conversion(monkeypatch):
+    converted = []
+    original = fields.DecimalField.to_internal_value
+
+    def counted(self, data):
+        converted.append(data)
+        return original(self, data)
+
+    monkeypatch.setattr(fields.DecimalField, "to_internal_value", counted)
+
+    class Prices(BulkSerializerMixin, serializers.Serializer):
+        price = fields.DecimalField(max_digits=6, decimal_places=2)
+
+        class Meta:
+            list_serializer_class = BulkListSerializer
+
+    with compiled(True):
+        serializer = Prices(data=[{"price": "1.5"}, {"price": "12345.6"}], many=True)
+        serializer.plan = BulkPlan(lenient=True)
+        serializer.is_valid()
+
+    assert converted == ["12345.6"]
+    assert serializer.validated_data == [{"price": decimal.Decimal("1.50")}]
+    assert serializer.outcome.errors[0].codes == {"price": ["max_whole_digits"]}
+
+
 def test_an_empty_list_builds_no_fields():
     expected, actual = both(render, Unbuildable, [])
     assert actual == expected == []

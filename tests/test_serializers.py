@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from rest_framework_bulk import BulkError, BulkListSerializer
 
-from .factories import AccountFactory, ArticleFactory, ItemFactory
+from .factories import AccountFactory, ArticleFactory, ItemFactory, TagFactory
 from .models import Article, Item
 from .serializers import ArticleSerializer, ItemSerializer, SimpleSerializer
 
@@ -96,6 +96,25 @@ def test_save_kwargs_reach_every_item():
     assert serializer.is_valid(), serializer.errors
     serializer.save(quantity=7)
     assert Item.objects.get().quantity == 7
+
+
+@pytest.mark.parametrize("with_tags", [False, True])  # in batches; item by item
+def test_save_leaves_validated_data_as_validated(with_tags):
+    account = AccountFactory()
+    tag = TagFactory()
+    item = {"sku": "A", "ref": "a", "name": "a", "account": account.pk}
+    if with_tags:
+        item["tags"] = [tag.pk]
+    serializer = ItemSerializer(data=[item], many=True)
+    assert serializer.is_valid(), serializer.errors
+    before = [dict(attrs) for attrs in serializer.validated_data]
+
+    serializer.save()
+
+    # DRF's ListSerializer.save() copies each item; ModelSerializer.create()
+    # pops the many-to-many values from what it is given.
+    assert serializer.validated_data == before
+    assert list(Item.objects.get().tags.all()) == ([tag] if with_tags else [])
 
 
 def test_save_refuses_invalid_data():

@@ -13,12 +13,14 @@ import re
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework import relations, serializers
 from rest_framework.exceptions import ValidationError
-from rest_framework.validators import UniqueTogetherValidator
+from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
 from rest_framework_bulk.validation import (
+    BatchedUniqueValidator,
     BatchValidation,
     RelationCache,
     chunks,
@@ -241,6 +243,92 @@ def test_unique_checks_go_in_batches(django_assert_num_queries):
     sql = statements(captured)
     assert len([s for s in sql if "sku IN (" in s]) == 3
     assert len([s for s in sql if "ref IN (" in s]) == 3
+
+
+@pytest.fixture
+def drf_unique_calls(monkeypatch):
+    """The values DRF's own ``UniqueValidator.__call__()`` is asked about."""
+    calls = []
+    original = UniqueValidator.__call__
+
+    def counted(self, value, serializer_field):
+        calls.append(value)
+        return original(self, value, serializer_field)
+
+    monkeypatch.setattr(UniqueValidator, "__call__", counted)
+    return calls
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_unique_checks_are_answered_from_the_batch_not_by_drf_per_item(compiled, drf_unique_calls):
+    account = AccountFactory()
+    ItemFactory(account=account, sku="TAKEN", ref="R-taken")
+    items = [new_item(account, n) for n in range(6)]
+    items[1]["sku"] = "TAKEN"
+    items[4]["sku"] = items[2]["sku"]
+
+    with override_settings(REST_FRAMEWORK_BULK={"COMPILED_SERIALIZERS": compiled}):
+        serializer = ItemSerializer(data=items, many=True)
+        with CaptureQueriesContext(connection) as captured:
+            assert not serializer.is_valid()
+
+    assert drf_unique_calls == []
+    assert [e.index for e in serializer.item_errors] == [1, 4]
+    assert [e.codes for e in serializer.item_errors] == [{"sku": ["unique"]}] * 2
+    # accounts, sku and (account, ref): one each for the batch, none per item
+    assert len(statements(captured)) == 3
+
+
+def test_a_batched_unique_check_fails_with_drf_s_message_and_code():
+    ItemFactory(sku="TAKEN")
+    account = AccountFactory()
+    items = [new_item(account, 0, sku="TAKEN"), new_item(account, 1), new_item(account, 1)]
+    items[2]["ref"] = "R-2"
+    drf = ItemSerializer(data=items[0])
+    assert not drf.is_valid()
+    [expected] = drf.errors["sku"]
+
+    serializer = ItemSerializer(data=items, many=True)
+    assert not serializer.is_valid()
+
+    # In the database, and claimed by an earlier item: DRF's words both times.
+    assert [(str(e), e.code) for e in serializer.errors[0]["sku"]] == [(str(expected), "unique")]
+    assert [(str(e), e.code) for e in serializer.errors[2]["sku"]] == [(str(expected), "unique")]
+    assert 1 not in serializer.errors
+
+
+def test_a_value_the_batch_did_not_fetch_goes_through_drf_s_validator(
+    drf_unique_calls, django_assert_num_queries
+):
+    ItemFactory(sku="ELSEWHERE")
+    account = AccountFactory()
+    child = ItemSerializer()
+    batch = BatchValidation(child, [new_item(account, 0)], None, 100)
+    batch.start(0)
+    field = child.fields["sku"]
+    [validator] = [v for v in field.validators if isinstance(v, BatchedUniqueValidator)]
+
+    with django_assert_num_queries(0):
+        validator("NEW-0", field)
+    with django_assert_num_queries(1), pytest.raises(ValidationError) as caught:
+        validator("ELSEWHERE", field)
+
+    assert drf_unique_calls == ["ELSEWHERE"]
+    assert caught.value.get_codes() == ["unique"]
+
+
+def test_a_second_batch_starts_from_the_field_s_own_validator():
+    account = AccountFactory()
+    child = ItemSerializer()
+    BatchValidation(child, [new_item(account, 0)], None, 100)
+    first = child.fields["sku"].validators
+    BatchValidation(child, [new_item(account, 1)], None, 100)
+
+    [batched] = [v for v in child.fields["sku"].validators if isinstance(v, UniqueValidator)]
+    [earlier] = [v for v in first if isinstance(v, UniqueValidator)]
+    assert isinstance(batched, BatchedUniqueValidator)
+    assert type(batched.original) is UniqueValidator
+    assert batched.original is earlier.original
 
 
 def test_a_value_claimed_by_an_earlier_item_fails_the_later_one():

@@ -21,6 +21,7 @@ from django.db import (
     connections,
     transaction,
 )
+from django.db.models.signals import post_init, pre_init
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from rest_framework_bulk.exceptions import RequestError, as_api_exception
 from rest_framework_bulk.versions import StaleVersion
 from rest_framework_bulk.writers import (
     insert_rows,
+    instance_builder,
     is_refusal,
     is_transient_error,
     max_params,
@@ -35,7 +37,7 @@ from rest_framework_bulk.writers import (
 )
 
 from .factories import AccountFactory, DocumentFactory, ItemFactory
-from .models import Document, Item, Ticket
+from .models import Account, Document, Item, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +106,86 @@ def test_insert_rows_propagates_a_unique_violation():
 
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_rows(Item, [Item(account=account, sku="TAKEN", ref="r", name="n")], 10, "default")
+
+
+# instance_builder() ---------------------------------------------------------------
+
+
+def state(obj) -> tuple:
+    """What ``Model.__init__()`` leaves on an instance, ``_state`` read out."""
+    values = {key: value for key, value in vars(obj).items() if key != "_state"}
+    return list(values.items()), vars(obj._state), list(vars(obj))
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"sku": "S", "ref": "R", "name": "n", "price": decimal.Decimal("2.50"), "quantity": 3},
+        {"sku": "S", "ref": "R", "name": "n"},  # price and quantity from their defaults
+        {},
+    ],
+)
+@pytest.mark.parametrize("relation", ["object", "id", "none"])
+def test_instance_builder_builds_what_the_model_would(attrs, relation):
+    account = AccountFactory()
+    if relation == "object":
+        attrs = {**attrs, "account": account}
+    elif relation == "id":
+        attrs = {**attrs, "account_id": account.pk}
+
+    built = instance_builder(Item)(dict(attrs))
+    expected = Item(**attrs)
+
+    assert type(built) is Item
+    assert state(built) == state(expected)
+    if relation == "object":
+        assert built.account is account  # cached by the relation, as Django does
+
+
+def test_instance_builder_objects_insert_as_the_model_s_own():
+    account = AccountFactory()
+    build = instance_builder(Item)
+    objs = [
+        build({"account": account, "sku": f"S{n}", "ref": f"R{n}", "name": "n"}) for n in range(3)
+    ]
+
+    with CaptureQueriesContext(connection) as captured:
+        insert_rows(Item, objs, 10, "default")
+
+    [insert] = [q["sql"] for q in captured.captured_queries]
+    assert insert.startswith("INSERT")
+    rows = Item.objects.order_by("sku").values_list("account_id", "sku", "price", "quantity")
+    assert list(rows) == [(account.pk, f"S{n}", decimal.Decimal("0.00"), 0) for n in range(3)]
+    assert all(obj.updated_at is not None for obj in objs)  # auto_now, set by the insert
+
+
+def test_instance_builder_leaves_other_keys_to_the_model():
+    build = instance_builder(Account)
+
+    with pytest.raises(TypeError) as own:
+        Account(name="a", nope=1)
+    with pytest.raises(TypeError) as built:
+        build({"name": "a", "nope": 1})
+
+    assert str(built.value) == str(own.value)
+
+
+@pytest.mark.parametrize("signal", [pre_init, post_init])
+def test_instance_builder_sends_init_signals_when_anyone_listens(signal):
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(sender)
+
+    signal.connect(receiver, sender=Account)
+    try:
+        build = instance_builder(Account)
+        obj = build({"name": "a"})
+    finally:
+        signal.disconnect(receiver, sender=Account)
+
+    assert seen == [Account]
+    assert obj.name == "a"
 
 
 # update_rows() --------------------------------------------------------------------
