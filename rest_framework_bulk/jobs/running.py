@@ -265,6 +265,8 @@ class Execution:
                 self.run_export(view)
             elif job.dry_run:
                 self.run_dry(view)
+            elif job.lenient and self.is_chunked():
+                self.run_chunked()
             elif job.lenient:
                 self.run_lenient(view)
             else:
@@ -301,6 +303,42 @@ class Execution:
                 self.save_checkpoint(start, start + len(items), tally)
             self.yield_database()
         self.complete(State.SUCCESS, tally, "write", keep_successes=True)
+
+    def is_chunked(self) -> bool:
+        from .chunks import is_splittable
+
+        return is_splittable(self.job) or self.job.chunks.exists()
+
+    def run_chunked(self) -> None:
+        """Split the job into chunks, run them (other workers may help), end it after the last.
+
+        See :mod:`rest_framework_bulk.jobs.chunks`. From the split on, the
+        job belongs to its chunks: their heartbeats keep it alive, and the
+        worker that runs the last one ends it.
+        """
+        from . import chunks
+        from .runners import get_runner
+
+        count = chunks.split(self.job, self.mine)
+        self.beat.stop()
+        if not self.mine.update(
+            lease=None,
+            worker="",
+            phase=Phase.WRITING,
+            heartbeat_at=timezone.now(),
+            message=self.progress_message(Phase.WRITING, self.job.processed),
+        ):
+            raise LeaseLost
+        if count > 1:
+            try:
+                get_runner().enqueue_chunks(self.job.pk, count - 1)
+            except Exception:
+                # This worker runs every chunk itself then.
+                logger.warning(
+                    "Could not ask for help with bulk job %s.", self.job.pk, exc_info=True
+                )
+        chunks.work(self.job.pk, stop=self.stop)
+        chunks.end_if_finished(self.job.pk)
 
     def run_strict(self, view) -> None:
         """Validate every batch, then write them all in one transaction, or nothing."""

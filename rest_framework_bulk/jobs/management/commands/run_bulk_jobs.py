@@ -9,6 +9,7 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from ....settings import api_settings
+from ... import chunks
 from ...leases import claim_next
 from ...runners import WorkerPool
 from ...running import execute
@@ -36,15 +37,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, workers=None, once=False, **options):
         if once:
-            count = 0
+            count = parts = 0
             while True:
+                # The chunks of a job split by another worker first.
+                parts += chunks.work()
                 lease = uuid.uuid4()
                 job_id = claim_next(lease)
                 if job_id is None:
                     break
                 execute(job_id, lease)
                 count += 1
-            self.stdout.write(f"Ran {count} bulk job(s).")
+            self.stdout.write(f"Ran {count} bulk job(s) and {parts} chunk(s) of split jobs.")
             return
         size = workers if workers is not None else max(1, api_settings.JOB_WORKERS)
         if size < 1:

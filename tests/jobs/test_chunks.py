@@ -1,0 +1,187 @@
+"""Lenient jobs split into chunks, run by several workers at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from django.db.models import F
+
+from rest_framework_bulk.jobs.files import get_storage
+from rest_framework_bulk.jobs.models import BulkJob, BulkJobChunk
+from tests.models import SimpleModel
+
+from .support import wait_until
+from .test_execution import finished, items, result_lines, submit
+
+pytestmark = [pytest.mark.urls("tests.jobs.urls"), pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def chunked(job_settings):
+    """Jobs submitted from now on run in chunks of 30 items (three batches)."""
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_CHUNK_SIZE": 30}
+
+
+@pytest.fixture
+def helpers(runner, job_settings, embedded_worker_factory, request):
+    """Two workers for the runner under test, in processes of their own."""
+    if runner == "embedded":
+        # Worker processes of their own, so that they run at the same time.
+        job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_WORKERS": 0}
+        return [embedded_worker_factory(), embedded_worker_factory()]
+    if runner == "celery":
+        return [request.getfixturevalue("second_celery_worker")]
+    pytest.skip("The task runner's chunk test runs on one db_worker.")
+
+
+def summary(job: BulkJob) -> dict:
+    result = dict(job.result)
+    return {key: result[key] for key in ("success_count", "error_count", "created_ids")} | {
+        "errors": [(error["index"], error["code"]) for error in result["errors"]],
+        "counts": (job.succeeded, job.failed, job.processed),
+    }
+
+
+def outcome(api, job: BulkJob) -> dict:
+    return {
+        kind: [
+            (line["index"], line.get("status") or line.get("code"))
+            for line in result_lines(api, job, kind)
+        ]
+        for kind in ("successful", "failed", "unprocessed")
+    }
+
+
+def test_a_chunked_job_gives_what_an_unchunked_one_gives(runner, api, job_settings):
+    bad = {3, 31, 59, 88}
+    whole = finished(submit(api, "/jobs/simple/", items(95, bad), prefer="handling=lenient"))
+    assert not BulkJobChunk.objects.filter(job=whole).exists()
+    expected = outcome(api, whole)
+    numbers = sorted(SimpleModel.objects.values_list("number", flat=True))
+    SimpleModel.objects.all().delete()
+
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_CHUNK_SIZE": 25}
+    split = finished(submit(api, "/jobs/simple/", items(95, bad), prefer="handling=lenient"))
+
+    assert split.state == "SUCCESS", split.result
+    chunks = list(BulkJobChunk.objects.filter(job=split).order_by("index"))
+    # 25 rounded up to whole batches of 10.
+    assert [(c.start, c.end, c.state) for c in chunks] == [
+        (0, 30, "SUCCESS"),
+        (30, 60, "SUCCESS"),
+        (60, 90, "SUCCESS"),
+        (90, 95, "SUCCESS"),
+    ]
+    assert sorted(SimpleModel.objects.values_list("number", flat=True)) == numbers
+    assert outcome(api, split) == expected
+    assert (split.succeeded, split.failed, split.processed) == (91, 4, 95)
+    assert [e["index"] for e in split.result["errors"]] == sorted(bad)
+    assert split.result["success_count"] == 91
+    assert len(split.result["created_ids"]) == 91
+    assert split.message == whole.message
+
+
+def test_strict_and_dry_run_jobs_are_not_chunked(runner, api, chunked):
+    strict = finished(submit(api, "/jobs/simple/", items(45)))
+    dry = finished(submit(api, "/jobs/simple/?dry_run=1", items(45), prefer="handling=lenient"))
+
+    assert (strict.state, dry.state, dry.dry_run) == ("SUCCESS", "SUCCESS", True)
+    assert not BulkJobChunk.objects.exists()
+
+
+def test_duplicates_across_chunk_boundaries(runner, api, chunked):
+    SimpleModel.objects.bulk_create(SimpleModel(number=n, contents="old") for n in range(70))
+    ids = list(SimpleModel.objects.order_by("number").values_list("pk", flat=True))
+    body = [{"id": ids[n], "number": n, "contents": f"new{n}"} for n in range(70)]
+    # Item 45 names the object of item 5 (another chunk), item 65 that of item 40.
+    body[45]["id"] = ids[5]
+    body[65]["id"] = ids[40]
+
+    job = finished(submit(api, "/jobs/simple/", body, method="put", prefer="handling=lenient"))
+
+    assert job.state == "SUCCESS", job.result
+    assert BulkJobChunk.objects.filter(job=job).count() == 3
+    assert [(e["index"], e["code"]) for e in job.result["errors"]] == [
+        (45, "duplicate_lookup"),
+        (65, "duplicate_lookup"),
+    ]
+    assert (job.succeeded, job.failed) == (68, 2)
+    contents = dict(SimpleModel.objects.values_list("number", "contents"))
+    assert contents[5] == "new5" and contents[45] == "old" and contents[65] == "old"
+
+
+def test_two_workers_run_chunks_of_one_job_at_once(runner, api, chunked, helpers):
+    job = submit(api, "/jobs/slow/", items(240), prefer="handling=lenient")
+
+    def two_at_once():
+        running = BulkJobChunk.objects.filter(job_id=job.pk, state="PROGRESS")
+        return len(set(running.values_list("worker", flat=True))) >= 2
+
+    wait_until(two_at_once, message="two chunks running at once")
+    job = finished(job)
+
+    assert job.state == "SUCCESS", job.result
+    workers = set(BulkJobChunk.objects.filter(job=job).values_list("worker", flat=True))
+    assert len(workers) >= 2
+    assert sorted(SimpleModel.objects.values_list("number", flat=True)) == list(range(240))
+    assert (job.succeeded, job.failed, job.processed) == (240, 0, 240)
+
+
+def test_cancel_stops_every_chunk_and_keeps_what_was_committed(runner, api, chunked):
+    job = submit(api, "/jobs/slow/", items(150), prefer="handling=lenient")
+    wait_until(
+        lambda: BulkJob.objects.get(pk=job.pk).processed >= 20, message="two batches committed"
+    )
+
+    response = api.post(f"/bulk-operations/{job.pk}/cancel/")
+    assert response.status_code in (200, 202), response.data
+    job = finished(job)
+
+    assert job.state == "CANCELLED", job.result
+    written = SimpleModel.objects.count()
+    assert 20 <= written < 150
+    assert written % 10 == 0
+    assert (job.succeeded, job.processed) == (written, written)
+    chunks = BulkJobChunk.objects.filter(job=job)
+    assert sum(chunks.values_list("succeeded", flat=True)) == written
+    assert not chunks.filter(state="PROGRESS").exists()
+    assert len(result_lines(api, job, "successful")) == written
+    assert len(result_lines(api, job, "unprocessed")) == 150 - written
+
+
+def test_a_killed_workers_chunk_is_resumed(runner, api, chunked, helpers):
+    job = submit(api, "/jobs/slow/", items(180), prefer="handling=lenient")
+    wait_until(
+        lambda: (
+            BulkJobChunk.objects.filter(job_id=job.pk, state="PROGRESS")
+            .exclude(start=F("checkpoint"))
+            .exists()
+        ),
+        message="a chunk with a committed batch",
+    )
+    victim = (
+        BulkJobChunk.objects.filter(job_id=job.pk, state="PROGRESS")
+        .exclude(start=F("checkpoint"))
+        .first()
+    )
+    # The other worker goes on, and takes the dead one's chunk over once
+    # its heartbeat is stale (Celery also delivers the dead task again).
+    os.kill(int(victim.worker.split(":")[1]), signal.SIGKILL)
+    crashed = BulkJobChunk.objects.get(pk=victim.pk)
+    assert crashed.checkpoint % 10 == 0
+
+    job = finished(job)
+
+    assert job.state == "SUCCESS", job.result
+    victim.refresh_from_db()
+    assert victim.attempts >= 2
+    assert victim.state == "SUCCESS"
+    numbers = list(SimpleModel.objects.values_list("number", flat=True))
+    # No batch twice, none lost.
+    assert sorted(numbers) == list(range(180))
+    assert (job.succeeded, job.failed, job.processed) == (180, 0, 180)
+    assert len(result_lines(api, job, "successful")) == 180
+    parts = get_storage().listdir(f"bulk_jobs/{job.pk}/parts")[1]
+    assert len(parts) == 18
