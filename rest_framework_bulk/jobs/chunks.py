@@ -195,23 +195,69 @@ def claim_next(lease: uuid.UUID, job_id=None):
 def work(job_id=None, *, stop: threading.Event | None = None) -> int:
     """Claim and run chunks (of ``job_id``, or of any job) until none is left; returns how many."""
     count = 0
-    while stop is None or not stop.is_set():
-        lease = uuid.uuid4()
-        chunk_id = claim_next(lease, job_id)
-        if chunk_id is None:
-            break
-        run_chunk(chunk_id, lease, stop=stop)
-        count += 1
+    cursor = Cursor()
+    try:
+        while stop is None or not stop.is_set():
+            lease = uuid.uuid4()
+            chunk_id = claim_next(lease, job_id)
+            if chunk_id is None:
+                break
+            run_chunk(chunk_id, lease, stop=stop, cursor=cursor)
+            count += 1
+    finally:
+        cursor.close()
     return count
 
 
-def run_chunk(chunk_id, lease: uuid.UUID, *, stop: threading.Event | None = None) -> None:
+def run_chunk(
+    chunk_id, lease: uuid.UUID, *, stop: threading.Event | None = None, cursor: Cursor | None = None
+) -> None:
     """Run the chunk ``chunk_id``, claimed with ``lease``, then end its job if it was the last."""
     chunk = BulkJobChunk.objects.select_related("job", "job__owner").get(pk=chunk_id)
     try:
-        ChunkExecution(chunk, lease, stop=stop).run()
+        ChunkExecution(chunk, lease, stop=stop, cursor=cursor).run()
     finally:
         end_if_finished(chunk.job_id)
+
+
+class Cursor:
+    """A job's input batches, read on from where this worker's last chunk of it stopped.
+
+    Reaching a chunk's start means reading (for a CSV file, parsing) every
+    item before it; a worker that takes chunk after chunk of one job reads
+    its input once rather than once per chunk.
+    """
+
+    def __init__(self):
+        self.job_id = None
+        self.position = 0
+        self.batches = None
+        self.pending: tuple[int, list] | None = None
+
+    def read(self, job: BulkJob, start: int, end: int):
+        """The batches of ``job`` from ``start`` (a batch's first index) up to ``end``."""
+        if self.job_id != job.pk or start < self.position:
+            self.close()
+            self.job_id, self.position = job.pk, start
+            self.batches = files.iter_batches(job, start)
+        while True:
+            batch = self.pending or next(self.batches, None)
+            self.pending = None
+            if batch is None:
+                self.close()
+                return
+            if batch[0] < start:
+                continue
+            if batch[0] >= end:
+                self.pending, self.position = batch, batch[0]
+                return
+            self.position = batch[0] + len(batch[1])
+            yield batch
+
+    def close(self) -> None:
+        if self.batches is not None:
+            self.batches.close()
+        self.job_id, self.batches, self.pending = None, None, None
 
 
 def has_work(job_id) -> bool:
@@ -274,8 +320,9 @@ class ChunkExecution(Execution):
     runs.
     """
 
-    def __init__(self, chunk: BulkJobChunk, lease: uuid.UUID, *, stop=None):
+    def __init__(self, chunk: BulkJobChunk, lease: uuid.UUID, *, stop=None, cursor=None):
         self.chunk = chunk
+        self.cursor = cursor or Cursor()
         self.job = chunk.job
         self.lease = lease
         self.stop = stop
@@ -337,9 +384,7 @@ class ChunkExecution(Execution):
         resumed = chunk.checkpoint > chunk.start
         tally = Tally.from_dict(chunk.result, job.total) if resumed else Tally(job.total)
         duplicates = self.get_duplicates(view, until=chunk.checkpoint)
-        for start, items in files.iter_batches(job, chunk.checkpoint):
-            if start >= chunk.end:
-                break
+        for start, items in self.cursor.read(job, chunk.checkpoint, chunk.end):
             self.check_stop()
             with self.transaction():
                 refused = duplicates.check(items, start)
