@@ -326,7 +326,7 @@ class ChunkExecution(Execution):
         self.job = chunk.job
         self.lease = lease
         self.stop = stop
-        self.mine = BulkJobChunk.objects.filter(pk=chunk.pk, lease=lease)
+        self.mine = BulkJobChunk.objects.filter(pk=chunk.pk, lease=lease)  # type: ignore[assignment]
         self.running_job = BulkJob.objects.filter(pk=chunk.job_id, state=State.PROGRESS)
         self.db = jobs_db()
         self.beat = ChunkHeartbeat(chunk, lease, api_settings.JOB_HEARTBEAT_INTERVAL)
@@ -407,7 +407,7 @@ class ChunkExecution(Execution):
         if self.beat.cancelled.is_set() or stopping(self.job.pk):
             raise Cancelled
 
-    def save_checkpoint(self, start: int, end: int, tally: Tally, before=(0, 0)) -> None:  # type: ignore[override]
+    def save_checkpoint(self, start: int, end: int, tally: Tally, before=(0, 0)) -> None:
         """Move the chunk's checkpoint past a batch and add it to the job's counts, in its transaction."""
         now = timezone.now()
         updated = self.mine.filter(checkpoint=start).update(
