@@ -89,7 +89,9 @@ def run_bulk_job_chunks(self, job_id: str) -> int:
         count = chunks.work(job_id)
     except (OperationalError, InterfaceError) as exc:
         raise self.retry(exc=exc, countdown=api_settings.JOB_HEARTBEAT_INTERVAL) from exc
-    if not count and chunks.has_work(job_id):
+    if not count and chunks.has_work(job_id) and self.request.retries < self.max_retries:
+        # Left to the other workers (and to `recover_bulk_jobs`) once retries
+        # are used up: the job is not lost.
         raise self.retry(countdown=api_settings.JOB_STALE_AFTER)
     chunks.end_if_finished(job_id)
     return count

@@ -261,10 +261,9 @@ class Cursor:
 
 
 def has_work(job_id) -> bool:
-    """Whether the job ``job_id`` has a chunk that is waiting or being run."""
-    return BulkJobChunk.objects.filter(
-        job_id=job_id, state__in=BulkJob.RUNNING_STATES, job__state=State.PROGRESS
-    ).exists()
+    """Whether the job ``job_id`` has a chunk that is waiting or being run, and may go on."""
+    waiting = BulkJobChunk.objects.filter(job_id=job_id, state__in=BulkJob.RUNNING_STATES)
+    return waiting.exists() and not stopping(job_id)
 
 
 # Running a chunk --------------------------------------------------------------

@@ -247,7 +247,9 @@ class Execution:
     def execute(self) -> None:
         """Check that the job may still run, then run it the way it asks for."""
         job = self.job
-        if job.attempts > api_settings.JOB_MAX_ATTEMPTS:
+        # A split job's attempts are its chunks' (see `jobs.chunks`): taking
+        # the job over again is only how its chunks get a worker.
+        if job.attempts > api_settings.JOB_MAX_ATTEMPTS and not job.chunks.exists():
             message = ngettext(
                 "The job was interrupted %(count)d time; it will not be tried again.",
                 "The job was interrupted %(count)d times; it will not be tried again.",

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 
 import pytest
 from django.db.models import F
 
+from rest_framework_bulk.jobs.chunks import claim as claim_chunk
+from rest_framework_bulk.jobs.chunks import end_if_finished, run_chunk, split, work
 from rest_framework_bulk.jobs.files import get_storage
 from rest_framework_bulk.jobs.models import BulkJob, BulkJobChunk
+from rest_framework_bulk.jobs.running import run_job
 from tests.models import SimpleModel
 
 from .support import wait_until
@@ -129,11 +133,21 @@ def test_two_workers_run_chunks_of_one_job_at_once(runner, api, chunked, helpers
     assert (job.succeeded, job.failed, job.processed) == (240, 0, 240)
 
 
-def test_cancel_stops_every_chunk_and_keeps_what_was_committed(runner, api, chunked):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cancel_stops_every_chunk_and_keeps_what_was_committed(
+    runner, api, chunked, workers, request
+):
+    if workers == 2:
+        request.getfixturevalue("helpers")
     job = submit(api, "/jobs/slow/", items(150), prefer="handling=lenient")
     wait_until(
         lambda: BulkJob.objects.get(pk=job.pk).processed >= 20, message="two batches committed"
     )
+    if workers == 2:
+        wait_until(
+            lambda: BulkJobChunk.objects.filter(job_id=job.pk, state="PROGRESS").count() == 2,
+            message="two chunks running",
+        )
 
     response = api.post(f"/bulk-operations/{job.pk}/cancel/")
     assert response.status_code in (200, 202), response.data
@@ -185,3 +199,59 @@ def test_a_killed_workers_chunk_is_resumed(runner, api, chunked, helpers):
     assert len(result_lines(api, job, "successful")) == 180
     parts = get_storage().listdir(f"bulk_jobs/{job.pk}/parts")[1]
     assert len(parts) == 18
+
+
+def test_a_chunk_interrupted_too_often_fails_the_job_and_keeps_what_was_committed(
+    api, chunked, job_settings, shared_database
+):
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_WORKERS": 0}
+    job = submit(api, "/jobs/simple/", items(90), prefer="handling=lenient")
+    # Split as a worker that took the job would, and let the second chunk
+    # look as if it had killed its worker three times already.
+    BulkJob.objects.filter(pk=job.pk).update(state="PROGRESS")
+    assert split(BulkJob.objects.get(pk=job.pk), BulkJob.objects.filter(pk=job.pk)) == 3
+    BulkJob.objects.filter(pk=job.pk).update(state="PENDING")
+    BulkJobChunk.objects.filter(job=job, index=1).update(attempts=3)
+
+    assert run_job(job.pk) == "done"
+
+    job = BulkJob.objects.get(pk=job.pk)
+    assert job.state == "FAILURE"
+    assert job.result["code"] == "interrupted"
+    assert "3 times" in job.message
+    states = list(BulkJobChunk.objects.filter(job=job).values_list("state", flat=True))
+    assert states == ["SUCCESS", "FAILURE", "PENDING"]
+    assert sorted(SimpleModel.objects.values_list("number", flat=True)) == list(range(30))
+    assert (job.succeeded, job.failed, job.processed) == (30, 0, 30)
+    assert len(result_lines(api, job, "successful")) == 30
+    assert len(result_lines(api, job, "unprocessed")) == 60
+
+
+def test_status_of_a_running_chunked_job_sums_its_chunks(
+    api, chunked, job_settings, shared_database
+):
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_WORKERS": 0}
+    job = submit(api, "/jobs/simple/", items(90), prefer="handling=lenient")
+    BulkJob.objects.filter(pk=job.pk).update(state="PROGRESS")
+    split(BulkJob.objects.get(pk=job.pk), BulkJob.objects.filter(pk=job.pk))
+    BulkJob.objects.filter(pk=job.pk).update(lease=None)
+    # One worker runs the last chunk only.
+    lease = uuid.uuid4()
+    last = BulkJobChunk.objects.get(job=job, index=2)
+    assert claim_chunk(last.pk, lease)
+    run_chunk(last.pk, lease)
+
+    data = api.get(f"/bulk-operations/{job.pk}/status/").json()
+    assert data["state"] == "PROGRESS"
+    assert data["progress"]["current"] == 30
+    job = BulkJob.objects.get(pk=job.pk)
+    assert (job.succeeded, job.failed, job.processed) == (30, 0, 30)
+    assert sorted(SimpleModel.objects.values_list("number", flat=True)) == list(range(60, 90))
+
+    # The worker of the other chunks ends the job, once.
+    assert work(job.pk) == 2
+    job = BulkJob.objects.get(pk=job.pk)
+    assert job.state == "SUCCESS"
+    assert (job.succeeded, job.processed) == (90, 90)
+    assert [line["index"] for line in result_lines(api, job, "successful")] == list(range(90))
+    assert not end_if_finished(job.pk)
