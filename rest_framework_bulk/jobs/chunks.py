@@ -50,6 +50,7 @@ from datetime import timedelta
 
 from django.db import (
     DatabaseError,
+    IntegrityError,
     InterfaceError,
     OperationalError,
     connections,
@@ -128,8 +129,12 @@ def split(job: BulkJob, queryset) -> int:
     ]
     for chunk in chunks:
         chunk.checkpoint = chunk.start
-    # The unique (job, index) makes a second worker's split fail rather than double.
-    BulkJobChunk.objects.bulk_create(chunks)
+    try:
+        with transaction.atomic(using=router.db_for_write(BulkJobChunk)):
+            BulkJobChunk.objects.bulk_create(chunks)
+    except IntegrityError:
+        # The unique (job, index): a worker that had lost the job split it too.
+        raise LeaseLost from None
     return len(chunks)
 
 
@@ -166,7 +171,7 @@ def claim(chunk_id, lease: uuid.UUID) -> bool:
 
 
 def claim_next(lease: uuid.UUID, job_id=None):
-    """Take a chunk (of ``job_id``, or of the oldest job that has one); returns its id, or ``None``."""
+    """Take a chunk (of ``job_id``, or of any running job); returns its id, or ``None``."""
     jobs = BulkJob.objects.filter(state=State.PROGRESS, cancel_requested=False)
     if job_id is not None:
         jobs = jobs.filter(pk=job_id)
@@ -175,7 +180,8 @@ def claim_next(lease: uuid.UUID, job_id=None):
         claimable()
         .filter(job__in=jobs.values("pk"))
         .exclude(job__in=failed)
-        .order_by("job", "index")
+        # Not "job", which would join (and lock) the job's row for its ordering.
+        .order_by("job_id", "index")
         .values_list("pk", flat=True)
     )
     db = router.db_for_write(BulkJobChunk)
