@@ -7,7 +7,9 @@ import signal
 import uuid
 
 import pytest
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from rest_framework_bulk.jobs.chunks import claim as claim_chunk
 from rest_framework_bulk.jobs.chunks import end_if_finished, run_chunk, split, work
@@ -255,3 +257,29 @@ def test_status_of_a_running_chunked_job_sums_its_chunks(
     assert (job.succeeded, job.processed) == (90, 90)
     assert [line["index"] for line in result_lines(api, job, "successful")] == list(range(90))
     assert not end_if_finished(job.pk)
+
+
+def test_a_chunks_batches_cost_a_few_statements_each(api, chunked, job_settings, shared_database):
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_WORKERS": 0}
+    job = submit(api, "/jobs/simple/", items(90), prefer="handling=lenient")
+    BulkJob.objects.filter(pk=job.pk).update(state="PROGRESS")
+    split(BulkJob.objects.get(pk=job.pk), BulkJob.objects.filter(pk=job.pk))
+    BulkJob.objects.filter(pk=job.pk).update(lease=None)
+    lease = uuid.uuid4()
+    chunk = BulkJobChunk.objects.get(job=job, index=1)
+    assert claim_chunk(chunk.pk, lease)
+
+    with CaptureQueriesContext(connection) as captured:
+        run_chunk(chunk.pk, lease)
+
+    statements = [query["sql"] for query in captured.captured_queries]
+    # Each batch: one INSERT, committed with the chunk's checkpoint and the
+    # job's counts; a handful of statements around it, whatever its size.
+    assert len(statements) <= 45
+    transactions = "\n".join(statements).split("COMMIT")[:-1]
+    assert len(transactions) == 3
+    for number, sql in enumerate(transactions):
+        assert sql.count('INSERT INTO "tests_simplemodel"') == 1
+        assert f'"checkpoint" = {40 + 10 * number}, ' in sql
+        assert 'UPDATE "rest_framework_bulk_jobs_bulkjob" SET "processed" = ' in sql
+    assert BulkJobChunk.objects.get(pk=chunk.pk).state == "SUCCESS"
