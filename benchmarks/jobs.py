@@ -19,7 +19,8 @@ bench-jobs`` shows): the 100 000-row job on one worker and on two (a second
 process claiming the job's chunks, ``JOB_CHUNK_SIZE`` 50 000), each beside
 ``bulk_create()`` of the same rows in the same run, then the 1 000 000-row
 job's rows/s and peak RSS beside a tenth of it, with the machine's CPU,
-load average and versions. ``--workers 2`` runs one size on two workers.
+load average and versions; tracemalloc stays off there. ``--workers 2``
+runs one size on two workers.
 
 To show that memory does not grow with the file, the same measure is taken
 for a tenth of the rows, each size in a process of its own (max RSS never
@@ -346,12 +347,12 @@ def helper() -> int:
     return 1
 
 
-def child(args, rows=None, megabytes=None, workers=None, baseline=True) -> dict:
+def child(args, rows=None, megabytes=None, workers=None, baseline=True, tracemalloc=True) -> dict:
     """One size, measured in a process of its own."""
     command = [sys.executable, "-m", "benchmarks.jobs", "--single"]
     command += ["--csv-mb", str(megabytes)] if megabytes else ["--rows", str(rows)]
     command += ["--workers", str(workers or args.workers)]
-    if args.no_tracemalloc:
+    if args.no_tracemalloc or not tracemalloc:
         command.append("--no-tracemalloc")
     if args.no_baseline or not baseline:
         command.append("--no-baseline")
@@ -402,10 +403,11 @@ def table(args) -> int:
     """The 100 000-row job on 1 and 2 workers, and the 1 000 000-row job beside a tenth."""
     for line in machine():
         print(line)
-    one = child(args, rows=100_000, workers=1)
-    two = child(args, rows=100_000, workers=2)
-    big = child(args, rows=1_000_000, workers=1, baseline=False)
-    tenth = child(args, rows=100_000, workers=1, baseline=False)
+    # tracemalloc slows Python down: never on for the rates.
+    one = child(args, rows=100_000, workers=1, tracemalloc=False)
+    two = child(args, rows=100_000, workers=2, tracemalloc=False)
+    big = child(args, rows=1_000_000, workers=1, baseline=False, tracemalloc=False)
+    tenth = child(args, rows=100_000, workers=1, baseline=False, tracemalloc=False)
     rows = [
         ("CSV job, 100 000 rows, lenient, 1 worker", one),
         ("the same job on 2 workers", two),

@@ -237,9 +237,9 @@ def embedded_worker_factory(shared_database, job_media_root, tmp_path):
     """Starts ``manage.py run_bulk_jobs`` processes; stops them after the test."""
     workers = []
 
-    def start() -> WorkerProcess:
+    def start(*options: str) -> WorkerProcess:
         worker = WorkerProcess(
-            [sys.executable, "-m", "django", "run_bulk_jobs", "--workers", "1"],
+            [sys.executable, "-m", "django", "run_bulk_jobs", "--workers", "1", *options],
             worker_env(shared_database, job_media_root),
             tmp_path / f"run_bulk_jobs-{len(workers)}.log",
             ready="Running bulk jobs",
