@@ -32,3 +32,5 @@ REST_FRAMEWORK_BULK = {
     # The benchmark runs the job itself, in-process; no worker threads.
     "JOB_WORKERS": 0,
 }
+if os.environ.get("BULK_BENCH_CHUNK_SIZE"):
+    REST_FRAMEWORK_BULK["JOB_CHUNK_SIZE"] = int(os.environ["BULK_BENCH_CHUNK_SIZE"])
