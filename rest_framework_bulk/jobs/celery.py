@@ -38,7 +38,7 @@ from django.db import InterfaceError, OperationalError  # noqa: E402
 from ..settings import api_settings  # noqa: E402
 from . import chunks  # noqa: E402
 from .purge import purge_expired  # noqa: E402
-from .runners import BaseRunner  # noqa: E402
+from .runners import BaseRunner, get_runner  # noqa: E402
 from .running import BUSY, run_job  # noqa: E402
 
 #: Redeliveries of a job held by a live worker, and retries after a database
@@ -58,7 +58,7 @@ MAX_RETRIES = 5
 def run_bulk_job(self, job_id: str) -> str:
     """Run the bulk job ``job_id``."""
     try:
-        outcome = run_job(job_id)
+        outcome = run_job(job_id, runner=celery_runner())
     except (OperationalError, InterfaceError) as exc:
         raise self.retry(exc=exc, countdown=api_settings.JOB_HEARTBEAT_INTERVAL) from exc
     if outcome == BUSY:
@@ -107,6 +107,12 @@ def recover_bulk_jobs() -> int:
 def purge_bulk_jobs() -> int:
     """Delete the expired jobs and their files."""
     return purge_expired()
+
+
+def celery_runner() -> CeleryRunner:
+    """The ``DEFAULT_JOB_RUNNER_CLASS`` if it is a Celery runner (a subclass, say), else a ``CeleryRunner``."""
+    runner = get_runner()
+    return runner if isinstance(runner, CeleryRunner) else CeleryRunner()
 
 
 class CeleryRunner(BaseRunner):

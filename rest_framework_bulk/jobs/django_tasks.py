@@ -78,7 +78,7 @@ def run_bulk_job(job_id: str, retries: int = 0) -> str:
     ``MAX_RETRIES`` times, and this task fails with the error.
     """
     try:
-        return run_job(job_id)
+        return run_job(job_id, runner=task_runner())
     except (OperationalError, InterfaceError):
         if retries < MAX_RETRIES:
             logger.warning("Bulk job %s met a database error; it is enqueued again.", job_id)

@@ -104,8 +104,13 @@ class EmbeddedRunner(BaseRunner):
             pool.wake()
 
     def enqueue_chunks(self, job_id, count: int) -> None:
-        """Wake this process's idle worker threads; other ``run_bulk_jobs`` processes look by themselves."""
-        self.enqueue(job_id)
+        """Wake this process's idle worker threads, if it has started them (it starts none).
+
+        Other processes' workers look for chunks by themselves.
+        """
+        pool = _pool
+        if pool is not None:
+            pool.wake()
 
     def ensure_started(self) -> None:
         """Start this process's worker threads, unless ``JOB_WORKERS`` is 0."""
@@ -181,7 +186,7 @@ class WorkerPool:
         if job_id is None:
             return False
         try:
-            execute(job_id, lease, stop=self.stopping)
+            execute(job_id, lease, stop=self.stopping, runner=EmbeddedRunner())
         except Exception:
             # The job stays claimed until its heartbeat is stale, then runs again.
             logger.exception("Bulk job %s was interrupted by an error.", job_id)

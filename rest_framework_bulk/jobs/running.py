@@ -137,7 +137,7 @@ class LeaseLost(Exception):
     """Another worker took the job over; this one must not write."""
 
 
-def run_job(job_id, *, stop: threading.Event | None = None) -> str:
+def run_job(job_id, *, stop: threading.Event | None = None, runner=None) -> str:
     """Claim and run the job ``job_id``, in this thread, until it ends or stops.
 
     Returns ``RAN``; ``BUSY`` if another live worker holds it (try later);
@@ -146,24 +146,26 @@ def run_job(job_id, *, stop: threading.Event | None = None) -> str:
 
     A runner of your own calls this from its task or thread (the Celery
     runner's ``run_bulk_job`` task does); a job may be handed to it more
-    than once, since only one worker at a time can claim it.
+    than once, since only one worker at a time can claim it. ``runner`` is
+    the runner asked for help with a job split into chunks
+    (``enqueue_chunks()``); by default, ``DEFAULT_JOB_RUNNER_CLASS``'s.
     """
     lease = uuid.uuid4()
     if not claim(job_id, lease):
         state = BulkJob.objects.filter(pk=job_id).values_list("state", flat=True).first()
         return BUSY if state in BulkJob.RUNNING_STATES else GONE
-    execute(job_id, lease, stop=stop)
+    execute(job_id, lease, stop=stop, runner=runner)
     return RAN
 
 
-def execute(job_id, lease: uuid.UUID, *, stop: threading.Event | None = None) -> None:
+def execute(job_id, lease: uuid.UUID, *, stop: threading.Event | None = None, runner=None) -> None:
     """Run the job ``job_id``, which this worker has claimed with ``lease``.
 
     For a worker that claims jobs itself (``leases.claim_next()``), as the
     embedded runner's threads do; otherwise use ``run_job()``.
     """
     job = BulkJob.objects.select_related("owner").get(pk=job_id)
-    Execution(job, lease, stop=stop).run()
+    Execution(job, lease, stop=stop, runner=runner).run()
 
 
 # Running --------------------------------------------------------------------
@@ -203,8 +205,12 @@ class Execution:
     one writes lands, and ``LeaseLost`` stops it.
     """
 
-    def __init__(self, job: BulkJob, lease: uuid.UUID, *, stop: threading.Event | None = None):
+    def __init__(
+        self, job: BulkJob, lease: uuid.UUID, *, stop: threading.Event | None = None, runner=None
+    ):
         self.job = job
+        #: The runner that asks other workers to help with the job's chunks.
+        self.runner = runner
         self.lease = lease
         self.stop = stop
         self.mine = BulkJob.objects.filter(pk=job.pk, lease=lease)
@@ -333,7 +339,9 @@ class Execution:
             raise LeaseLost
         if count > 1:
             try:
-                get_runner().enqueue_chunks(self.job.pk, count - 1)
+                # The runner this worker serves: a worker's settings may name
+                # another (an embedded runner would start threads here).
+                (self.runner or get_runner()).enqueue_chunks(self.job.pk, count - 1)
             except Exception:
                 # This worker runs every chunk itself then.
                 logger.warning(

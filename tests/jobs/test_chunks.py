@@ -248,7 +248,9 @@ def test_status_of_a_running_chunked_job_sums_its_chunks(
 
     data = api.get(f"/bulk-operations/{job.pk}/status/").json()
     assert data["state"] == "PROGRESS"
-    assert data["progress"]["current"] == 30
+    assert data["progress"]["current"] == 30, list(
+        BulkJobChunk.objects.values_list("worker", "state")
+    )
     job = BulkJob.objects.get(pk=job.pk)
     assert (job.succeeded, job.failed, job.processed) == (30, 0, 30)
     assert sorted(SimpleModel.objects.values_list("number", flat=True)) == list(range(60, 90))

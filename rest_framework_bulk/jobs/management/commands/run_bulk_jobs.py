@@ -14,7 +14,7 @@ from django.db import connections
 from ....settings import api_settings
 from ... import chunks
 from ...leases import claim_next
-from ...runners import WorkerPool
+from ...runners import BaseRunner, WorkerPool
 from ...running import execute
 
 
@@ -56,7 +56,8 @@ class Command(BaseCommand):
                 job_id = claim_next(lease)
                 if job_id is None:
                     break
-                execute(job_id, lease)
+                # No runner to ask for help: this loop runs the chunks itself.
+                execute(job_id, lease, runner=BaseRunner())
                 count += 1
             self.stdout.write(f"Ran {count} bulk job(s) and {parts} chunk(s) of split jobs.")
             return
