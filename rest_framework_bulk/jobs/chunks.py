@@ -138,6 +138,38 @@ def split(job: BulkJob, queryset) -> int:
     return len(chunks)
 
 
+def run_split(execution: Execution) -> None:
+    """Split the job that ``execution`` holds into chunks, run them, end it after the last.
+
+    From the split on, the job belongs to its chunks: their heartbeats keep
+    it alive, other workers may help (the runner's ``enqueue_chunks()``), and
+    the worker that runs the last one ends it.
+    """
+    job = execution.job
+    count = split(job, execution.mine)
+    execution.beat.stop()
+    if not execution.mine.update(
+        lease=None,
+        worker="",
+        phase=Phase.WRITING,
+        heartbeat_at=timezone.now(),
+        message=execution.progress_message(Phase.WRITING, job.processed),
+    ):
+        raise LeaseLost
+    if count > 1:
+        from .runners import get_runner
+
+        try:
+            # The runner this worker serves: a worker's settings may name
+            # another (an embedded runner would start threads here).
+            (execution.runner or get_runner()).enqueue_chunks(job.pk, count - 1)
+        except Exception:
+            # This worker runs every chunk itself then.
+            logger.warning("Could not ask for help with bulk job %s.", job.pk, exc_info=True)
+    work(job.pk, stop=execution.stop)
+    end_if_finished(job.pk)
+
+
 # Claiming -------------------------------------------------------------------------
 
 

@@ -318,37 +318,10 @@ class Execution:
         return is_splittable(self.job) or self.job.chunks.exists()
 
     def run_chunked(self) -> None:
-        """Split the job into chunks, run them (other workers may help), end it after the last.
+        """Split the job into chunks and run them; see ``jobs.chunks.run_split()``."""
+        from .chunks import run_split
 
-        See :mod:`rest_framework_bulk.jobs.chunks`. From the split on, the
-        job belongs to its chunks: their heartbeats keep it alive, and the
-        worker that runs the last one ends it.
-        """
-        from . import chunks
-        from .runners import get_runner
-
-        count = chunks.split(self.job, self.mine)
-        self.beat.stop()
-        if not self.mine.update(
-            lease=None,
-            worker="",
-            phase=Phase.WRITING,
-            heartbeat_at=timezone.now(),
-            message=self.progress_message(Phase.WRITING, self.job.processed),
-        ):
-            raise LeaseLost
-        if count > 1:
-            try:
-                # The runner this worker serves: a worker's settings may name
-                # another (an embedded runner would start threads here).
-                (self.runner or get_runner()).enqueue_chunks(self.job.pk, count - 1)
-            except Exception:
-                # This worker runs every chunk itself then.
-                logger.warning(
-                    "Could not ask for help with bulk job %s.", self.job.pk, exc_info=True
-                )
-        chunks.work(self.job.pk, stop=self.stop)
-        chunks.end_if_finished(self.job.pk)
+        run_split(self)
 
     def run_strict(self, view) -> None:
         """Validate every batch, then write them all in one transaction, or nothing."""
