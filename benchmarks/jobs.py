@@ -14,6 +14,14 @@ that job in-process as the embedded runner would. It reports rows per
 second, wall time, the file size, the peak RSS of the process (sampled, and
 ``getrusage``'s max RSS) and the tracemalloc peak.
 
+Without ``--rows`` or ``--csv-mb`` it prints one table (what ``make
+bench-jobs`` shows): the 100 000-row job on one worker and on two (a second
+process claiming the job's chunks, ``JOB_CHUNK_SIZE`` 50 000), each beside
+``bulk_create()`` of the same rows in the same run, then the 1 000 000-row
+job's rows/s and peak RSS beside a tenth of it, with the machine's CPU,
+load average and versions; tracemalloc stays off there. ``--workers 2``
+runs one size on two workers.
+
 To show that memory does not grow with the file, the same measure is taken
 for a tenth of the rows, each size in a process of its own (max RSS never
 goes down), and both are printed. ``--csv-mb N`` sizes the file in
@@ -47,14 +55,25 @@ def parse_args(argv=None):
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
-        "--rows", type=int, default=1_000_000, help="rows in the CSV (default 1 000 000)"
+        "--rows", type=int, help="rows in the CSV (without --rows or --csv-mb: the table)"
     )
     size.add_argument("--csv-mb", type=float, help="size the CSV in megabytes instead of rows")
     parser.add_argument("--no-tracemalloc", action="store_true", help="leave tracemalloc off")
     parser.add_argument(
         "--no-compare", action="store_true", help="skip the run with a tenth of the rows"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="processes running the job's chunks (default 1)",
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip bulk_create() of the same rows"
+    )
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -213,7 +232,12 @@ def run_once(args) -> dict:
         from rest_framework_bulk.jobs.models import BulkJob
         from rest_framework_bulk.jobs.running import run_job
 
-        run_job(job_id)
+        helper = start_helper(name) if args.workers > 1 else None
+        try:
+            run_job(job_id)
+        finally:
+            if helper is not None:
+                helper.wait(600)
         wall = time.perf_counter() - started
         rss_peak = sampler.stop()
         traced = None
@@ -223,8 +247,15 @@ def run_once(args) -> dict:
             traced = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         job = BulkJob.objects.get(pk=job_id)
+        workers = sorted(set(job.chunks.values_list("worker", flat=True)))
+        products = Product.objects.count()
+        baseline = None if args.no_baseline else bulk_create_rate(path)
         return {
             "database": connection.vendor,
+            "workers": args.workers,
+            "chunks": job.chunks.count(),
+            "chunk_workers": len(workers),
+            "bulk_create_rows_per_second": baseline,
             "rows": rows,
             "file_bytes": size,
             "generate_seconds": round(generated, 2),
@@ -234,7 +265,7 @@ def run_once(args) -> dict:
             "state": job.state,
             "succeeded": job.succeeded,
             "failed": job.failed,
-            "products_in_db": Product.objects.count(),
+            "products_in_db": products,
             "rss_before_mb": round(rss_before / 2**20, 1),
             "rss_peak_sampled_mb": round(rss_peak / 2**20, 1),
             "max_rss_mb": round(max_rss() / 2**20, 1),
@@ -248,12 +279,83 @@ def run_once(args) -> dict:
         connection.creation.destroy_test_db(name, verbosity=0)
 
 
-def child(args, rows=None, megabytes=None) -> dict:
+def bulk_create_rate(path: str) -> int:
+    """Rows per second of ``bulk_create()`` of the CSV's rows, in batches of 1 000, once the
+    job's rows are deleted: what the job is compared with."""
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from benchmarks.models import Product
+
+    Product.objects.all().delete()
+    started = time.perf_counter()
+    count = 0
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        batch = []
+        for row in reader:
+            batch.append(
+                Product(
+                    category_id=int(row["category"]),
+                    sku=row["sku"],
+                    name=row["name"],
+                    price=Decimal(row["price"]),
+                    quantity=int(row["quantity"]),
+                    active=row["active"] == "true",
+                )
+            )
+            if len(batch) == 1000:
+                with transaction.atomic():
+                    Product.objects.bulk_create(batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            with transaction.atomic():
+                Product.objects.bulk_create(batch)
+            count += len(batch)
+    return round(count / (time.perf_counter() - started))
+
+
+def start_helper(database: str) -> subprocess.Popen:
+    """A second worker process, on this run's test database and files, claiming chunks."""
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "BULK_BENCH_DB_NAME": database,
+        "BULK_BENCH_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.jobs", "--helper"], env=env)
+
+
+def helper() -> int:
+    """Run chunks of the job until it has ended (the ``--workers 2`` helper)."""
+    import django
+
+    django.setup()
+
+    from rest_framework_bulk.jobs import chunks
+    from rest_framework_bulk.jobs.models import BulkJob
+
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        chunks.work()
+        if BulkJob.objects.filter(state__in=BulkJob.FINISHED_STATES).exists():
+            return 0
+        time.sleep(0.05)
+    return 1
+
+
+def child(args, rows=None, megabytes=None, workers=None, baseline=True, tracemalloc=True) -> dict:
     """One size, measured in a process of its own."""
     command = [sys.executable, "-m", "benchmarks.jobs", "--single"]
     command += ["--csv-mb", str(megabytes)] if megabytes else ["--rows", str(rows)]
-    if args.no_tracemalloc:
+    command += ["--workers", str(workers or args.workers)]
+    if args.no_tracemalloc or not tracemalloc:
         command.append("--no-tracemalloc")
+    if args.no_baseline or not baseline:
+        command.append("--no-baseline")
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -264,13 +366,89 @@ def show(label: str, result: dict) -> None:
         print(f"  {key:22} {value}")
 
 
+def machine() -> list[str]:
+    """What the numbers were measured on."""
+    import platform
+
+    import django
+    import rest_framework
+
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.jobs_settings")
+    django.setup()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT version()" if connection.vendor != "sqlite" else "SELECT sqlite_version()"
+        )
+        database = cursor.fetchone()[0]
+    return [
+        f"CPU: {os.cpu_count()} x {model}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}",
+        f"Python {platform.python_version()}, Django {django.get_version()}, "
+        f"DRF {rest_framework.__version__}",
+        f"Database: {connection.vendor} {database.split(' on ')[0]}",
+    ]
+
+
+def table(args) -> int:
+    """The 100 000-row job on 1 and 2 workers, and the 1 000 000-row job beside a tenth."""
+    for line in machine():
+        print(line)
+    # tracemalloc slows Python down: never on for the rates.
+    one = child(args, rows=100_000, workers=1, tracemalloc=False)
+    two = child(args, rows=100_000, workers=2, tracemalloc=False)
+    big = child(args, rows=1_000_000, workers=1, baseline=False, tracemalloc=False)
+    tenth = child(args, rows=100_000, workers=1, baseline=False, tracemalloc=False)
+    rows = [
+        ("CSV job, 100 000 rows, lenient, 1 worker", one),
+        ("the same job on 2 workers", two),
+    ]
+    print()
+    print(f"{'case':44} {'rows/s':>9} {'bulk_create rows/s':>19} {'time vs bulk_create':>20}")
+    for label, result in rows:
+        ratio = result["bulk_create_rows_per_second"] / result["rows_per_second"]
+        print(
+            f"{label:44} {result['rows_per_second']:>9} "
+            f"{result['bulk_create_rows_per_second']:>19} {ratio:>19.2f}x"
+        )
+    print(
+        f"{'speed-up of 2 workers over 1':44} "
+        f"{two['rows_per_second'] / one['rows_per_second']:>9.2f}x"
+        f"   ({two['chunks']} chunks, run by {two['chunk_workers']} workers)"
+    )
+    print()
+    print(f"{'case':44} {'rows/s':>9} {'peak RSS MB':>12} {'max RSS MB':>11}")
+    for label, result in (("1 000 000-row job, 1 worker", big), ("a tenth of it", tenth)):
+        print(
+            f"{label:44} {result['rows_per_second']:>9} "
+            f"{result['rss_peak_sampled_mb']:>12} {result['max_rss_mb']:>11}"
+        )
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    for result in (one, two, big, tenth):
+        assert result["state"] == "SUCCESS" and result["products_in_db"] == result["rows"], result
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.helper:
+        return helper()
     if args.single:
         print(json.dumps(run_once(args)))
         return 0
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("note: meant for PostgreSQL (DATABASE_URL=postgres://...)", file=sys.stderr)
+    if args.rows is None and args.csv_mb is None:
+        return table(args)
     full = child(args, rows=args.rows, megabytes=args.csv_mb)
     show("full size", full)
     if not args.no_compare:

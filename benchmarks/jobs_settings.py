@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 from benchmarks.settings import *  # noqa: F403
-from benchmarks.settings import INSTALLED_APPS, REST_FRAMEWORK_BULK
+from benchmarks.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK_BULK
 
 INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework_bulk.jobs"]
 ROOT_URLCONF = "benchmarks.jobs_urls"
 
 # Job input and result files, and uploads above 2.5 MB, go to disk here.
-MEDIA_ROOT = tempfile.mkdtemp(prefix="drf-bulk-bench-media-")
+# A helper worker process (``--workers 2``) uses the files and the test
+# database of the run it helps.
+MEDIA_ROOT = os.environ.get("BULK_BENCH_MEDIA_ROOT") or tempfile.mkdtemp(
+    prefix="drf-bulk-bench-media-"
+)
+if os.environ.get("BULK_BENCH_DB_NAME"):
+    DATABASES = {"default": {**DATABASES["default"], "NAME": os.environ["BULK_BENCH_DB_NAME"]}}
 FILE_UPLOAD_TEMP_DIR = MEDIA_ROOT
 
 REST_FRAMEWORK_BULK = {
@@ -25,3 +32,5 @@ REST_FRAMEWORK_BULK = {
     # The benchmark runs the job itself, in-process; no worker threads.
     "JOB_WORKERS": 0,
 }
+if os.environ.get("BULK_BENCH_CHUNK_SIZE"):
+    REST_FRAMEWORK_BULK["JOB_CHUNK_SIZE"] = int(os.environ["BULK_BENCH_CHUNK_SIZE"])

@@ -91,6 +91,14 @@ DEFAULTS = {
     # commits once per batch; a worker that dies loses at most one batch,
     # which the next worker runs again from the start.
     "JOB_BATCH_SIZE": 1000,
+    # Items of a lenient write job that one worker runs at a time (a chunk,
+    # rounded up to a multiple of JOB_BATCH_SIZE): a larger job is split into
+    # chunks that several workers run in parallel. 50 000 items is a minute
+    # or so of work on one worker, long enough that claiming a chunk and
+    # replaying the lookups before it (for duplicates) cost little, short
+    # enough that a 100 000-item job already uses two workers. 0 or None
+    # runs every job on one worker.
+    "JOB_CHUNK_SIZE": 50_000,
     # The storage (a key of Django's STORAGES) and the path prefix for job
     # input and result files.
     "JOB_STORAGE": "default",

@@ -32,12 +32,13 @@ if importlib.util.find_spec("celery") is None:  # pragma: no cover
         "The Celery job runner needs Celery: install it with `pip install drf-bulk[celery]`."
     )
 
-from celery import shared_task  # noqa: E402
+from celery import group, shared_task  # noqa: E402
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
 from ..settings import api_settings  # noqa: E402
+from . import chunks  # noqa: E402
 from .purge import purge_expired  # noqa: E402
-from .runners import BaseRunner  # noqa: E402
+from .runners import BaseRunner, get_runner  # noqa: E402
 from .running import BUSY, run_job  # noqa: E402
 
 #: Redeliveries of a job held by a live worker, and retries after a database
@@ -57,7 +58,7 @@ MAX_RETRIES = 5
 def run_bulk_job(self, job_id: str) -> str:
     """Run the bulk job ``job_id``."""
     try:
-        outcome = run_job(job_id)
+        outcome = run_job(job_id, runner=celery_runner())
     except (OperationalError, InterfaceError) as exc:
         raise self.retry(exc=exc, countdown=api_settings.JOB_HEARTBEAT_INTERVAL) from exc
     if outcome == BUSY:
@@ -66,6 +67,34 @@ def run_bulk_job(self, job_id: str) -> str:
         # is stale.
         raise self.retry(countdown=api_settings.JOB_STALE_AFTER)
     return outcome
+
+
+@shared_task(
+    bind=True,
+    name="rest_framework_bulk.jobs.run_bulk_job_chunks",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def run_bulk_job_chunks(self, job_id: str) -> int:
+    """Help with the chunks of the bulk job ``job_id``: run them until none is left.
+
+    Returns how many this task ran. When none was left to take but some are
+    still running, it tries again once a dead worker's chunk would be stale,
+    so that a chunk whose worker died is taken over even with no other task
+    left.
+    """
+    try:
+        count = chunks.work(job_id)
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=api_settings.JOB_HEARTBEAT_INTERVAL) from exc
+    if not count and chunks.has_work(job_id) and self.request.retries < self.max_retries:
+        # Left to the other workers (and to `recover_bulk_jobs`) once retries
+        # are used up: the job is not lost.
+        raise self.retry(countdown=api_settings.JOB_STALE_AFTER)
+    chunks.end_if_finished(job_id)
+    return count
 
 
 @shared_task(name="rest_framework_bulk.jobs.recover_bulk_jobs", ignore_result=True)
@@ -80,10 +109,17 @@ def purge_bulk_jobs() -> int:
     return purge_expired()
 
 
+def celery_runner() -> CeleryRunner:
+    """The ``DEFAULT_JOB_RUNNER_CLASS`` if it is a Celery runner (a subclass, say), else a ``CeleryRunner``."""
+    runner = get_runner()
+    return runner if isinstance(runner, CeleryRunner) else CeleryRunner()
+
+
 class CeleryRunner(BaseRunner):
     """Runs each job as a ``run_bulk_job`` Celery task."""
 
     task = run_bulk_job
+    chunk_task = run_bulk_job_chunks
 
     def get_task_options(self, job_id) -> dict:
         """The keyword arguments of ``apply_async()`` for the job ``job_id``; none by default.
@@ -99,3 +135,10 @@ class CeleryRunner(BaseRunner):
     def enqueue(self, job_id) -> None:
         """Send a ``run_bulk_job`` message carrying the job's id, and nothing else."""
         self.task.apply_async(args=(str(job_id),), **self.get_task_options(job_id))
+
+    def enqueue_chunks(self, job_id, count: int) -> None:
+        """Send a group of ``count`` ``run_bulk_job_chunks`` messages, for other workers to help."""
+        signature = self.chunk_task.signature(
+            args=(str(job_id),), options=self.get_task_options(job_id)
+        )
+        group(signature.clone() for _number in range(count)).apply_async()

@@ -157,6 +157,18 @@ def check_job_settings(app_configs=None, **kwargs):
                 id="rest_framework_bulk.E105",
             )
         )
+    chunk_size = api_settings.JOB_CHUNK_SIZE
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 0
+    ):
+        errors.append(
+            checks.Error(
+                f"REST_FRAMEWORK_BULK['JOB_CHUNK_SIZE'] must be a whole number of items, 0 or "
+                f"more, or None, not {chunk_size!r}.",
+                hint="0 or None runs every job on one worker; the default is 50000.",
+                id="rest_framework_bulk.E110",
+            )
+        )
     callback = api_settings.JOB_FINISHED_CALLBACK
     if callback is not None and not is_callback(callback):
         errors.append(

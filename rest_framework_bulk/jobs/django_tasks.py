@@ -31,6 +31,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from ..settings import api_settings
+from . import chunks
 from .purge import purge_expired
 from .runners import BaseRunner, get_runner
 from .running import run_job
@@ -77,12 +78,25 @@ def run_bulk_job(job_id: str, retries: int = 0) -> str:
     ``MAX_RETRIES`` times, and this task fails with the error.
     """
     try:
-        return run_job(job_id)
+        return run_job(job_id, runner=task_runner())
     except (OperationalError, InterfaceError):
         if retries < MAX_RETRIES:
             logger.warning("Bulk job %s met a database error; it is enqueued again.", job_id)
             task_runner().retry(job_id, retries + 1)
         raise
+
+
+@configured_task
+def run_bulk_job_chunks(job_id: str) -> int:
+    """Help with the chunks of the bulk job ``job_id``: run them until none is left.
+
+    Returns how many this task ran. A chunk whose worker died is taken over
+    by the job's other workers, or by ``recover_bulk_jobs`` once the job's
+    heartbeat is stale.
+    """
+    count = chunks.work(job_id)
+    chunks.end_if_finished(job_id)
+    return count
 
 
 @configured_task
@@ -118,6 +132,12 @@ class TaskRunner(BaseRunner):
 
     def enqueue(self, job_id) -> None:
         self.task.using(**self.get_task_options(job_id)).enqueue(str(job_id))
+
+    def enqueue_chunks(self, job_id, count: int) -> None:
+        """Enqueue ``count`` ``run_bulk_job_chunks`` tasks, for other workers to help."""
+        task = run_bulk_job_chunks.using(**self.get_task_options(job_id))
+        for _number in range(count):
+            task.enqueue(str(job_id))
 
     def retry(self, job_id, retries: int) -> None:
         """Enqueue the job again after a database error, ``JOB_HEARTBEAT_INTERVAL`` later."""

@@ -44,7 +44,7 @@ from django.utils.translation import gettext, ngettext
 from ..settings import api_settings
 from . import files
 from .leases import jobs_db
-from .models import BulkJob
+from .models import BulkJob, BulkJobChunk
 from .results import FAILED, SUCCESSFUL, Tally, storable, write_results
 from .signals import send_job_finished
 
@@ -114,6 +114,8 @@ def end_early(job_id, queryset, state: str, code: str | None = None, detail: Any
     the job was ended (see ``end_job()``).
     """
     job = BulkJob.objects.get(pk=job_id)
+    if BulkJobChunk.objects.filter(job=job).exists():
+        return end_chunked(job, queryset, state, code, detail)
     if job.lenient and not job.dry_run:
         tally = Tally.from_dict(job.result, job.total)
         phase, end = "write", job.checkpoint
@@ -130,6 +132,41 @@ def end_early(job_id, queryset, state: str, code: str | None = None, detail: Any
         code=code,
         detail=detail,
     )
+
+
+def end_chunked(job: BulkJob, queryset, state: str, code: str | None, detail: Any) -> bool:
+    """End a job that ran in chunks (see :mod:`rest_framework_bulk.jobs.chunks`), as ``state``.
+
+    Its summary is its chunks' summaries in order, kept to the limits an
+    unsplit job's has; its result files come from the parts of the batches
+    the chunks committed. Returns whether the job was ended.
+    """
+    chunks = list(BulkJobChunk.objects.filter(job=job).order_by("index"))
+    tally = Tally(job.total)
+    storage = files.get_storage()
+    for chunk in chunks:
+        add_tally(tally, Tally.from_dict(chunk.result, job.total))
+        if chunk.checkpoint < chunk.end:
+            # A worker that died in the middle of this batch wrote its part
+            # before the batch could commit: it is no outcome.
+            storage.delete(files.part_name(job, "write", chunk.checkpoint))
+    return end_job(
+        job, queryset, state, tally, "write", keep_successes=True, code=code, detail=detail
+    )
+
+
+def add_tally(tally: Tally, other: Tally) -> None:
+    """Add ``other``, the summary of later items, to ``tally``, within the summary's limits."""
+    tally.success_count += other.success_count
+    tally.error_count += other.error_count
+    room = api_settings.JOB_MAX_ERRORS - len(tally.errors)
+    tally.errors.extend(other.errors[: max(room, 0)])
+    tally.truncated = tally.truncated or other.truncated or len(other.errors) > room
+    for name, ids in other.ids.items():
+        room = api_settings.JOB_MAX_IDS - len(tally.ids[name])
+        tally.ids[name].extend(ids[: max(room, 0)])
+        tally.truncated = tally.truncated or len(ids) > room
+        tally.id_counts[name] += other.id_counts[name]
 
 
 def fail_without_results(job: BulkJob, queryset, code: str, detail: Any) -> bool:

@@ -209,3 +209,53 @@ class BulkJob(models.Model):
 def delete_job_files(sender, instance: BulkJob, using, **kwargs):
     """Remove a deleted job's input and result files, once the delete is committed."""
     transaction.on_commit(partial(delete_files, instance.pk), using=using)
+
+
+class BulkJobChunk(models.Model):
+    """A range of a lenient job's items that one worker runs at a time.
+
+    A lenient write job larger than ``JOB_CHUNK_SIZE`` is split into chunks
+    when it first runs; workers claim them as they claim jobs (a lease, a
+    heartbeat, attempts), and each keeps its own checkpoint and summary. The
+    job's counters are the sum of its chunks'; see
+    :mod:`rest_framework_bulk.jobs.chunks`.
+    """
+
+    State = BulkJob.State
+
+    job = models.ForeignKey(
+        BulkJob, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("job")
+    )
+    index = models.PositiveIntegerField(_("index"))
+    #: The job's items ``start`` (included) to ``end`` (excluded).
+    start = models.PositiveIntegerField(_("first item"))
+    end = models.PositiveIntegerField(_("end"))
+    #: The index of the first item of the chunk no committed batch has handled.
+    checkpoint = models.PositiveIntegerField(_("checkpoint"))
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    processed = models.PositiveIntegerField(_("processed"), default=0)
+    succeeded = models.PositiveIntegerField(_("succeeded"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    #: The chunk's summary (a ``Tally``), or why it failed.
+    result = models.JSONField(_("result"), null=True, blank=True)
+    lease = models.UUIDField(_("lease"), null=True, blank=True, editable=False)
+    worker = models.CharField(_("worker"), max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("heartbeat"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk job chunk")
+        verbose_name_plural = _("bulk job chunks")
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="bulk_job_chunk_unique_index")
+        ]
+        indexes = [
+            models.Index(fields=["state", "heartbeat_at"], name="bulk_job_chunk_claim_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} [{self.start}:{self.end}] ({self.state})"

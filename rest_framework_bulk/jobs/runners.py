@@ -35,6 +35,7 @@ import uuid
 from django.db import DatabaseError, close_old_connections, connections
 
 from ..settings import api_settings
+from . import chunks
 from .leases import claim_next
 from .models import BulkJob
 from .running import execute
@@ -60,6 +61,16 @@ class BaseRunner:
         storage) to wherever your workers call ``run_job(job_id)``.
         """
         raise NotImplementedError("`enqueue()` must be implemented.")
+
+    def enqueue_chunks(self, job_id, count: int) -> None:
+        """Ask for up to ``count`` more workers to help with the chunks of the job ``job_id``.
+
+        Called by the worker that split a large lenient job (see
+        :mod:`rest_framework_bulk.jobs.chunks`), which runs chunks itself
+        meanwhile. Does nothing by default, so that worker runs them all; a
+        runner of your own may send ``count`` messages whose handlers call
+        ``rest_framework_bulk.jobs.chunks.work(job_id)``.
+        """
 
     def ensure_started(self) -> None:
         """Make sure this process can run jobs, if the runner works in-process.
@@ -89,6 +100,15 @@ class EmbeddedRunner(BaseRunner):
     def enqueue(self, job_id) -> None:
         """Wake this process's worker threads, starting them if need be."""
         pool = get_pool()
+        if pool is not None:
+            pool.wake()
+
+    def enqueue_chunks(self, job_id, count: int) -> None:
+        """Wake this process's idle worker threads, if it has started them (it starts none).
+
+        Other processes' workers look for chunks by themselves.
+        """
+        pool = _pool
         if pool is not None:
             pool.wake()
 
@@ -152,10 +172,13 @@ class WorkerPool:
             connections.close_all()
 
     def run_one(self) -> bool:
-        """Claim and run one job; returns whether there was one."""
+        """Claim and run one chunk of a running job, or else one job; returns whether there was one."""
         close_old_connections()
         lease = uuid.uuid4()
         try:
+            chunk_id = chunks.claim_next(lease)
+            if chunk_id is not None:
+                return self.run_chunk(chunk_id, lease)
             job_id = claim_next(lease)
         except DatabaseError:
             logger.warning("Could not look for bulk jobs.", exc_info=True)
@@ -163,10 +186,19 @@ class WorkerPool:
         if job_id is None:
             return False
         try:
-            execute(job_id, lease, stop=self.stopping)
+            execute(job_id, lease, stop=self.stopping, runner=EmbeddedRunner())
         except Exception:
             # The job stays claimed until its heartbeat is stale, then runs again.
             logger.exception("Bulk job %s was interrupted by an error.", job_id)
+        finally:
+            close_old_connections()
+        return True
+
+    def run_chunk(self, chunk_id, lease: uuid.UUID) -> bool:
+        try:
+            chunks.run_chunk(chunk_id, lease, stop=self.stopping)
+        except Exception:
+            logger.exception("A chunk of a bulk job was interrupted by an error.")
         finally:
             close_old_connections()
         return True

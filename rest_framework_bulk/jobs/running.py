@@ -137,7 +137,7 @@ class LeaseLost(Exception):
     """Another worker took the job over; this one must not write."""
 
 
-def run_job(job_id, *, stop: threading.Event | None = None) -> str:
+def run_job(job_id, *, stop: threading.Event | None = None, runner=None) -> str:
     """Claim and run the job ``job_id``, in this thread, until it ends or stops.
 
     Returns ``RAN``; ``BUSY`` if another live worker holds it (try later);
@@ -146,24 +146,26 @@ def run_job(job_id, *, stop: threading.Event | None = None) -> str:
 
     A runner of your own calls this from its task or thread (the Celery
     runner's ``run_bulk_job`` task does); a job may be handed to it more
-    than once, since only one worker at a time can claim it.
+    than once, since only one worker at a time can claim it. ``runner`` is
+    the runner asked for help with a job split into chunks
+    (``enqueue_chunks()``); by default, ``DEFAULT_JOB_RUNNER_CLASS``'s.
     """
     lease = uuid.uuid4()
     if not claim(job_id, lease):
         state = BulkJob.objects.filter(pk=job_id).values_list("state", flat=True).first()
         return BUSY if state in BulkJob.RUNNING_STATES else GONE
-    execute(job_id, lease, stop=stop)
+    execute(job_id, lease, stop=stop, runner=runner)
     return RAN
 
 
-def execute(job_id, lease: uuid.UUID, *, stop: threading.Event | None = None) -> None:
+def execute(job_id, lease: uuid.UUID, *, stop: threading.Event | None = None, runner=None) -> None:
     """Run the job ``job_id``, which this worker has claimed with ``lease``.
 
     For a worker that claims jobs itself (``leases.claim_next()``), as the
     embedded runner's threads do; otherwise use ``run_job()``.
     """
     job = BulkJob.objects.select_related("owner").get(pk=job_id)
-    Execution(job, lease, stop=stop).run()
+    Execution(job, lease, stop=stop, runner=runner).run()
 
 
 # Running --------------------------------------------------------------------
@@ -203,8 +205,12 @@ class Execution:
     one writes lands, and ``LeaseLost`` stops it.
     """
 
-    def __init__(self, job: BulkJob, lease: uuid.UUID, *, stop: threading.Event | None = None):
+    def __init__(
+        self, job: BulkJob, lease: uuid.UUID, *, stop: threading.Event | None = None, runner=None
+    ):
         self.job = job
+        #: The runner that asks other workers to help with the job's chunks.
+        self.runner = runner
         self.lease = lease
         self.stop = stop
         self.mine = BulkJob.objects.filter(pk=job.pk, lease=lease)
@@ -247,7 +253,9 @@ class Execution:
     def execute(self) -> None:
         """Check that the job may still run, then run it the way it asks for."""
         job = self.job
-        if job.attempts > api_settings.JOB_MAX_ATTEMPTS:
+        # A split job's attempts are its chunks' (see `jobs.chunks`): taking
+        # the job over again is only how its chunks get a worker.
+        if job.attempts > api_settings.JOB_MAX_ATTEMPTS and not job.chunks.exists():
             message = ngettext(
                 "The job was interrupted %(count)d time; it will not be tried again.",
                 "The job was interrupted %(count)d times; it will not be tried again.",
@@ -265,6 +273,8 @@ class Execution:
                 self.run_export(view)
             elif job.dry_run:
                 self.run_dry(view)
+            elif job.lenient and self.is_chunked():
+                self.run_chunked()
             elif job.lenient:
                 self.run_lenient(view)
             else:
@@ -301,6 +311,17 @@ class Execution:
                 self.save_checkpoint(start, start + len(items), tally)
             self.yield_database()
         self.complete(State.SUCCESS, tally, "write", keep_successes=True)
+
+    def is_chunked(self) -> bool:
+        from .chunks import is_splittable
+
+        return is_splittable(self.job) or self.job.chunks.exists()
+
+    def run_chunked(self) -> None:
+        """Split the job into chunks and run them; see ``jobs.chunks.run_split()``."""
+        from .chunks import run_split
+
+        run_split(self)
 
     def run_strict(self, view) -> None:
         """Validate every batch, then write them all in one transaction, or nothing."""

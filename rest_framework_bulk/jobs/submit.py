@@ -144,6 +144,9 @@ def submit_job(
     job_options: dict[str, Any] = {"csv_null_value": csv_options["null_value"]}
     if input_format == "csv":
         job_options["csv"] = csv_options
+    # Fixed when submitted, as the batch size is: the worker that runs the
+    # job splits it by the settings of the process that took it.
+    job_options["chunk_size"] = api_settings.JOB_CHUNK_SIZE or 0
     if operation == BulkJob.Operation.RETRIEVE:
         job_options["export"] = export_options(options["filters"])
     try:

@@ -126,7 +126,26 @@ def celery_worker(shared_database, job_media_root, tmp_path_factory):
     app.conf.broker_url = redis_url()
     app.set_default()
     log = tmp_path_factory.mktemp("celery") / "worker.log"
-    worker = WorkerProcess(
+    worker = start_celery_worker(shared_database, job_media_root, queue, log)
+    worker.queue = queue
+    yield worker
+    worker.stop()
+    redis.Redis.from_url(redis_url()).delete(queue)
+
+
+@pytest.fixture
+def second_celery_worker(celery_worker, shared_database, job_media_root, tmp_path):
+    """One more Celery worker process on the session's queue, for one test."""
+    log = tmp_path / "second-worker.log"
+    worker = start_celery_worker(shared_database, job_media_root, celery_worker.queue, log, "2")
+    yield worker
+    worker.stop()
+
+
+def start_celery_worker(
+    database: str, media_root: str, queue: str, log: Path, name: str = ""
+) -> WorkerProcess:
+    return WorkerProcess(
         [
             sys.executable,
             "-m",
@@ -143,15 +162,12 @@ def celery_worker(shared_database, job_media_root, tmp_path_factory):
             "--without-mingle",
             "--without-heartbeat",
             "--hostname",
-            f"{queue}@%h",
+            f"{queue}{name}@%h",
         ],
-        worker_env(shared_database, job_media_root, BULK_JOBS_QUEUE=queue, REDIS_URL=redis_url()),
+        worker_env(database, media_root, BULK_JOBS_QUEUE=queue, REDIS_URL=redis_url()),
         log,
         ready=" ready.",
     ).start()
-    yield worker
-    worker.stop()
-    redis.Redis.from_url(redis_url()).delete(queue)
 
 
 def start_db_worker(database: str, media_root: str, queue: str, log: Path) -> WorkerProcess:
@@ -221,9 +237,9 @@ def embedded_worker_factory(shared_database, job_media_root, tmp_path):
     """Starts ``manage.py run_bulk_jobs`` processes; stops them after the test."""
     workers = []
 
-    def start() -> WorkerProcess:
+    def start(*options: str) -> WorkerProcess:
         worker = WorkerProcess(
-            [sys.executable, "-m", "django", "run_bulk_jobs", "--workers", "1"],
+            [sys.executable, "-m", "django", "run_bulk_jobs", "--workers", "1", *options],
             worker_env(shared_database, job_media_root),
             tmp_path / f"run_bulk_jobs-{len(workers)}.log",
             ready="Running bulk jobs",

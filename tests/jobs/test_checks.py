@@ -66,12 +66,22 @@ def test_default_job_settings_are_fine():
         ({"JOB_HEARTBEAT_INTERVAL": 40, "JOB_STALE_AFTER": 60}, "rest_framework_bulk.E104"),
         ({"JOB_HEARTBEAT_INTERVAL": "5"}, "rest_framework_bulk.E104"),
         ({"JOB_WORKERS": -1}, "rest_framework_bulk.E105"),
+        ({"JOB_CHUNK_SIZE": -1}, "rest_framework_bulk.E110"),
+        ({"JOB_CHUNK_SIZE": 1.5}, "rest_framework_bulk.E110"),
+        ({"JOB_CHUNK_SIZE": True}, "rest_framework_bulk.E110"),
     ],
 )
 def test_bad_job_settings(settings, overrides, expected):
     settings.REST_FRAMEWORK_BULK = overrides
 
     assert [error.id for error in check_job_settings()] == [expected]
+
+
+@pytest.mark.parametrize("size", [0, None, 1, 50_000])
+def test_chunk_size_may_be_off_or_any_whole_number(settings, size):
+    settings.REST_FRAMEWORK_BULK = {"JOB_CHUNK_SIZE": size}
+
+    assert check_job_settings() == []
 
 
 TASK_RUNNER = "rest_framework_bulk.jobs.django_tasks.TaskRunner"
