@@ -65,6 +65,7 @@ from rest_framework.fields import SkipField, empty, get_error_detail
 from rest_framework.relations import PKOnlyObject
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from .csv import CSVRow
 from .settings import api_settings
 
 __all__ = ["child_renderer", "child_validator", "compilable"]
@@ -516,7 +517,9 @@ def _compile_validation(child) -> Callable[[Any], Any]:
     run_validators = fields.Field.run_validators
 
     def validate_item(data):
-        if type(data) is not dict:
+        # A CSV row is a plain dict with a line number; anything else that
+        # is not a dict (a QueryDict, a list) takes DRF's own path.
+        if type(data) is not dict and type(data) is not CSVRow:
             return own(data)
         ret = ret_type()
         errors = None

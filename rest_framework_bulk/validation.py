@@ -31,6 +31,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
+from .csv import CSVRow
 from .values import INTEGER_RANGE, convert, integer_range
 
 
@@ -225,7 +226,7 @@ class BatchValidation:
             trim = field.trim_whitespace
             values = []
             for item in self.items:
-                if type(item) is dict:
+                if type(item) is dict or type(item) is CSVRow:
                     value = item.get(name, empty)
                     if type(value) is str:
                         values.append(value.strip() if trim else value)

@@ -40,6 +40,7 @@ from rest_framework.validators import UniqueValidator
 
 from rest_framework_bulk import BulkListSerializer, BulkSerializerMixin
 from rest_framework_bulk.compiled import child_renderer, child_validator, compilable
+from rest_framework_bulk.csv import CSVRow
 from rest_framework_bulk.plans import BulkPlan
 from tests.models import Account, Article, Document, Item, SimpleModel
 from tests.serializers import ItemSerializer
@@ -618,6 +619,9 @@ def items_for(draw, case: Case, accounts):
                 item[f"f{i}"] = resolve(value) if isinstance(value, str) else value
         if draw(st.booleans()):
             item["unknown"] = draw(hostile_value)
+        if draw(st.booleans()):
+            # As a CSV upload or a job's input hands it over.
+            item = CSVRow(item, line=len(items) + 2)
         items.append(item)
     return items
 
@@ -1043,6 +1047,28 @@ def test_decimal_text_that_fits_skips_the_field_s_conversion(monkeypatch):
     assert converted == ["12345.6"]
     assert serializer.validated_data == [{"price": decimal.Decimal("1.50")}]
     assert serializer.outcome.errors[0].codes == {"price": ["max_whole_digits"]}
+
+
+def test_csv_rows_take_the_loop(monkeypatch):
+    """A CSV row (a dict with its line) is validated by the loop, not by DRF's per-field path."""
+    called = []
+    original = serializers.Serializer.to_internal_value
+
+    def counted(self, data):
+        called.append(data)
+        return original(self, data)
+
+    monkeypatch.setattr(serializers.Serializer, "to_internal_value", counted)
+    items = [CSVRow({"name": "a", "size": "2"}, line=2), CSVRow({"name": "abcd"}, line=3)]
+
+    with compiled(True):
+        serializer = ContextFields(data=items, many=True, context={"short": False})
+        serializer.plan = BulkPlan(lenient=True)
+        serializer.is_valid()
+
+    assert called == []
+    assert serializer.validated_data == [{"name": "a", "size": 2}]
+    assert serializer.outcome.errors[0].codes == {"name": ["max_length"]}
 
 
 def test_an_empty_list_builds_no_fields():
