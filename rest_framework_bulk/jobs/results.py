@@ -134,7 +134,8 @@ def storable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {storable(key): storable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [storable(item) for item in value]
+        # The id lists are mostly integers: no call for each.
+        return [item if type(item) is int else storable(item) for item in value]
     return value
 
 
