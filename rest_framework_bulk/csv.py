@@ -724,6 +724,7 @@ def csv_rows_from_upload(
 # Writing ----------------------------------------------------------------------
 
 _FORMULA_PREFIXES = tuple(prefix for prefix in CSV_ESCAPED_PREFIXES if prefix != CSV_ESCAPE)
+_ESCAPED_FIRST = frozenset(prefix[0] for prefix in CSV_ESCAPED_PREFIXES)
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -765,6 +766,15 @@ def format_csv_cell(
     given"; pass the parser's null token (``"#N/A"`` by default) for output
     that reads back as it was.
     """
+    # Most cells: text that starts with no escaped character, an integer.
+    if type(value) is str:
+        if value and value[0] not in _ESCAPED_FIRST and "\x00" not in value and value != null_value:
+            return value
+    elif type(value) is int:
+        text = str(value)
+        # A negative number is not escaped.
+        if text != null_value:
+            return text
     if value is None:
         return "" if null_value is None else null_value
     if isinstance(value, bool):

@@ -193,6 +193,23 @@ def test_cells_that_need_escaping_to_read_back(value, cell):
     assert parsed == [{"a": value, "b": "1"} if value != "" else {"b": "1"}]
 
 
+CELL_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1
+)
+
+
+@settings(max_examples=300)
+@given(value=st.one_of(CELL_TEXT, st.integers(), st.sampled_from(["#N/A", "'", "-", "-1", "=1"])))
+def test_any_text_or_integer_cell_reads_back_as_written(value):
+    cell = format_csv_cell(value, null_value="#N/A")
+    text = io.StringIO()
+    csv.writer(text).writerows([["a", "b"], [cell, "1"]])
+    [row] = list(CSVRows(io.BytesIO(text.getvalue().encode())))
+    assert row["a"] == str(value)
+    if isinstance(value, str) and value.startswith(("=", "+", "@", "\t", "\r")):
+        assert cell != value
+
+
 def test_without_a_null_value_none_is_an_empty_cell():
     assert format_csv_cell(None) == ""
     assert format_csv_cell("#N/A") == "#N/A"
