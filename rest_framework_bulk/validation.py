@@ -298,8 +298,15 @@ class RelationCache:
         if isinstance(self.key_field, models.ForeignKey):
             raise LookupError  # a pk that is itself a relation: let the ordinary path decide
         bounds = self.integer_range
-        if bounds is not None and type(data) is int and bounds[0] <= data <= bounds[1]:
-            return data
+        if bounds is not None:
+            if type(data) is int and bounds[0] <= data <= bounds[1]:
+                return data
+            # A CSV cell: ASCII digits are the integer they spell, as
+            # convert() reads them; anything else goes through it.
+            if type(data) is str and data.isascii() and data.isdigit() and len(data) < 19:
+                value = int(data)
+                if bounds[0] <= value <= bounds[1]:
+                    return value
         return convert(self.key_field, data)
 
     def fill(self, values: Iterable, batch_size: int) -> None:

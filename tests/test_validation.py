@@ -15,6 +15,8 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework import relations, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
@@ -571,6 +573,9 @@ def test_the_added_validator_takes_part_in_the_batch(django_assert_num_queries):
 # Relation keys and raw values ------------------------------------------------
 
 KEYS = [0, 1, -1, 2**31, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, True, 1.0, 2.5, "7", " 7 ", "x"]
+# As CSV cells send them.
+KEYS += ["0", "007", "2147483647", "2147483648", str(2**63 - 1), str(2**63), "1" * 19, "\u0663"]
+KEYS += ["1_000", "+7", "-7", "2.0", "", "7\n"]
 
 
 @pytest.mark.parametrize("data", KEYS, ids=repr)
@@ -589,6 +594,17 @@ def test_relation_keys_are_convert_s_answer(data):
         actual = ("refused",)
     assert actual == expected
     assert type(actual[-1]) is type(expected[-1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(
+        st.text(alphabet="0123456789 +-._\u0663\uff11", max_size=22),
+        st.integers(min_value=-(2**65), max_value=2**65).map(str),
+    )
+)
+def test_text_relation_keys_are_convert_s_answer(data):
+    test_relation_keys_are_convert_s_answer(data)
 
 
 def test_only_related_fields_read_the_raw_values():
