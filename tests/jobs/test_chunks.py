@@ -283,8 +283,9 @@ def test_a_chunks_batches_cost_a_few_statements_each(api, chunked, job_settings,
     assert len(statements) <= 45
     transactions = "\n".join(statements).split("COMMIT")[:-1]
     assert len(transactions) == 3
+    qn = connection.ops.quote_name
     for number, sql in enumerate(transactions):
-        assert sql.count('INSERT INTO "tests_simplemodel"') == 1
-        assert f'"checkpoint" = {40 + 10 * number}, ' in sql
-        assert 'UPDATE "rest_framework_bulk_jobs_bulkjob" SET "processed" = ' in sql
+        assert sql.count(f"INSERT INTO {qn('tests_simplemodel')}") == 1
+        assert f"{qn('checkpoint')} = {40 + 10 * number}, " in sql
+        assert f"UPDATE {qn('rest_framework_bulk_jobs_bulkjob')} SET {qn('processed')} = " in sql
     assert BulkJobChunk.objects.get(pk=chunk.pk).state == "SUCCESS"
