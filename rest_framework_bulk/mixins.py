@@ -24,6 +24,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from . import gcpause
 from .browsable import BulkBrowsableAPIMixin
 from .exceptions import RequestError, as_api_exception, error_body
 from .idempotency_keys import BulkIdempotencyMixin
@@ -198,6 +199,14 @@ class BulkViewMixin(BulkBrowsableAPIMixin, BulkIdempotencyMixin, BulkErrorsMixin
         (list routes, ``/bulk/``, jobs, exports) asks this hook.
         """
         return get_lookup_field(self.get_serializer_class())
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method in SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        # Parsing the list, the operation and rendering the answer: see
+        # rest_framework_bulk.gcpause.
+        with gcpause.paused():
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         """DRF's ``initial()``; also refuses ``?dry_run=`` where the request would write one object."""

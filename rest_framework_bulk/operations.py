@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.serializers import LIST_SERIALIZER_KWARGS
 
+from . import gcpause
 from .compat import FullResultSet
 from .deletes import BULK_DESTROY_HOOKS, DESTROY_HOOKS, BulkDestroyOperation, overrides
 from .exceptions import BulkError, RequestError, TooManyItems, TransactionConflict
@@ -179,7 +180,8 @@ class BulkOperation(BulkDestroyOperation):
         queryset = self.view.get_queryset()
         using = router.db_for_write(queryset.model)
         try:
-            result = self.run_in_transaction(items, start_index, queryset, using)
+            with gcpause.paused():
+                result = self.run_in_transaction(items, start_index, queryset, using)
         except BulkError as exc:
             exc.set_lines(items or (), start_index)
             raise

@@ -52,6 +52,10 @@ DEFAULTS = {
     # standard classes (others run DRF's own code). The results are DRF's;
     # ``False`` runs DRF's per-field code for everything.
     "COMPILED_SERIALIZERS": True,
+    # Pause Python's cyclic garbage collector while a bulk write (a request,
+    # a job's batch) runs; it resumes when the write ends. See
+    # ``rest_framework_bulk.gcpause``.
+    "PAUSE_GC": True,
     # Honour ``Prefer: handling=lenient`` (partial success) from clients.
     "ALLOW_LENIENT": True,
     # Not used: a GET on /bulk/ becomes an export job only when the client

@@ -62,6 +62,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy, ngettext
 from rest_framework.exceptions import APIException
 
+from .. import gcpause
 from ..settings import api_settings
 from . import ending, files
 from .context import build_view
@@ -423,7 +424,7 @@ class ChunkExecution(Execution):
         duplicates = self.get_duplicates(view, until=chunk.checkpoint)
         for start, items in self.cursor.read(job, chunk.checkpoint, chunk.end):
             self.check_stop()
-            with self.transaction():
+            with self.transaction(), gcpause.paused():
                 refused = duplicates.check(items, start)
                 records = self.run_batch(
                     view, items, start, lenient=True, dry_run=False, refused=refused

@@ -94,6 +94,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from rest_framework.exceptions import APIException
 
+from .. import gcpause
 from ..exceptions import BulkError, ItemError, TransactionConflict
 from ..operations import BulkOperation
 from ..settings import api_settings
@@ -301,7 +302,7 @@ class Execution:
         duplicates = self.get_duplicates(view, until=job.checkpoint)
         for start, items in files.iter_batches(job, job.checkpoint):
             self.check_stop()
-            with self.transaction():
+            with self.transaction(), gcpause.paused():
                 refused = duplicates.check(items, start)
                 records = self.run_batch(
                     view, items, start, lenient=True, dry_run=False, refused=refused
@@ -355,9 +356,10 @@ class Execution:
                 self.beat.paused = connections[self.db].vendor == "sqlite"
                 for start, items in files.iter_batches(job):
                     self.check_stop(in_transaction=True)
-                    records = self.run_batch(view, items, start, lenient=False, dry_run=False)
-                    files.write_part(job, "write", start, records, items)
-                    tally.add(records, items, start)
+                    with gcpause.paused():
+                        records = self.run_batch(view, items, start, lenient=False, dry_run=False)
+                        files.write_part(job, "write", start, records, items)
+                        tally.add(records, items, start)
                     done = start + len(items)
                     self.beat.progress = {
                         "processed": done,
@@ -403,12 +405,13 @@ class Execution:
         kinds = KINDS if job.dry_run else (FAILED,)
         for start, items in files.iter_batches(job):
             self.check_stop()
-            refused = duplicates.check(items, start)
-            records = self.run_batch(
-                view, items, start, lenient=True, dry_run=True, refused=refused
-            )
-            files.write_part(job, "check", start, records, items, kinds=kinds)
-            tally.add(records, items, start)
+            with gcpause.paused():
+                refused = duplicates.check(items, start)
+                records = self.run_batch(
+                    view, items, start, lenient=True, dry_run=True, refused=refused
+                )
+                files.write_part(job, "check", start, records, items, kinds=kinds)
+                tally.add(records, items, start)
             done = start + len(items)
             self.save_progress(
                 processed=done, message=self.progress_message(Phase.VALIDATING, done)
