@@ -32,6 +32,7 @@ from rest_framework.fields import SkipField, empty
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
 from .csv import CSVRow
+from .lookups import filtered_in_chunks
 from .values import INTEGER_RANGE, convert, integer_range
 
 
@@ -415,25 +416,45 @@ class PrefetchedQuerySet:
         model = queryset.model
         claims: dict[tuple, list[int]] = {}
         wanted: list[list] = []
+        plain = (int, str) if vendor != "mysql" else (int,)
         for index, key in enumerate(keys):
-            if any(value is empty or value is None for value in key):
+            if len(key) == 1 and type(key[0]) in plain:
+                # One text or integer value, its own normal form (most keys).
+                normal = (key[0],)
+            elif any(value is empty or value is None for value in key):
                 continue
-            normal = tuple(_normalise(value, vendor) for value in key)
-            if normal not in claims:
+            else:
+                normal = tuple(_normalise(value, vendor) for value in key)
+            indexes = claims.get(normal)
+            if indexes is None:
                 wanted.append(
                     [value.pk if isinstance(value, models.Model) else value for value in key]
                 )
-            claims.setdefault(normal, []).append(index)
+                claims[normal] = [index]
+            else:
+                indexes.append(index)
         existing: dict[tuple, set] = {}
         columns = [cls._column(model, source) for source in sources]
         size = query_chunk_size(queryset, batch.batch_size, len(sources))
-        for chunk in chunks(wanted, size):
-            lookups = {
-                f"{column}__in": {key[i] for key in chunk} for i, column in enumerate(columns)
-            }
+        if len(columns) == 1:
+            filtered = filtered_in_chunks(queryset, columns[0], [key[0] for key in wanted], size)
+            found = (([[value] for value in chunk], filtered) for chunk, filtered in filtered)
+        else:
+            found = (
+                (
+                    chunk,
+                    queryset.filter(
+                        **{
+                            f"{column}__in": {key[i] for key in chunk}
+                            for i, column in enumerate(columns)
+                        }
+                    ),
+                )
+                for chunk in chunks(wanted, size)
+            )
+        for chunk, filtered in found:
             try:
-                rows = queryset.filter(**lookups).order_by().values_list(*columns, "pk")
-                for *values, pk in rows:
+                for *values, pk in filtered.order_by().values_list(*columns, "pk"):
                     normal = tuple(_normalise(value, vendor) for value in values)
                     existing.setdefault(normal, set()).add(pk)
             except (TypeError, ValueError, ArithmeticError, DjangoValidationError):
