@@ -420,7 +420,11 @@ class ChunkExecution(Execution):
         """Write the chunk's batches from its checkpoint, each committed with it."""
         job, chunk = self.job, self.chunk
         resumed = chunk.checkpoint > chunk.start
-        tally = Tally.from_dict(chunk.result, job.total) if resumed else Tally(job.total)
+        tally = (
+            Tally.from_dict(chunk.result, job.total, progress=chunk.progress)
+            if resumed
+            else Tally(job.total)
+        )
         duplicates = self.get_duplicates(view, until=chunk.checkpoint)
         for start, items in self.cursor.read(job, chunk.checkpoint, chunk.end):
             self.check_stop()
@@ -453,7 +457,7 @@ class ChunkExecution(Execution):
             processed=tally.processed,
             succeeded=tally.success_count,
             failed=tally.error_count,
-            result=tally.as_dict(),
+            **tally.checkpoint_fields(),
             heartbeat_at=now,
         )
         succeeded = tally.success_count - before[0]

@@ -117,7 +117,7 @@ def end_early(job_id, queryset, state: str, code: str | None = None, detail: Any
     if BulkJobChunk.objects.filter(job=job).exists():
         return end_chunked(job, queryset, state, code, detail)
     if job.lenient and not job.dry_run:
-        tally = Tally.from_dict(job.result, job.total)
+        tally = Tally.from_dict(job.result, job.total, progress=job.progress)
         phase, end = "write", job.checkpoint
     else:
         tally, phase, end = Tally(job.total, dry_run=job.dry_run), None, 0
@@ -145,7 +145,7 @@ def end_chunked(job: BulkJob, queryset, state: str, code: str | None, detail: An
     tally = Tally(job.total)
     storage = files.get_storage()
     for chunk in chunks:
-        add_tally(tally, Tally.from_dict(chunk.result, job.total))
+        add_tally(tally, Tally.from_dict(chunk.result, job.total, progress=chunk.progress))
         if chunk.checkpoint < chunk.end:
             # A worker that died in the middle of this batch wrote its part
             # before the batch could commit: it is no outcome.
@@ -251,6 +251,8 @@ def final_state(state: str, message: str) -> dict:
         "finished_at": now,
         "heartbeat_at": now,
         "expires_at": now + timedelta(seconds=api_settings.JOB_RETENTION),
+        # The result says it all now.
+        "progress": None,
     }
 
 

@@ -162,6 +162,9 @@ class BulkJob(models.Model):
     expires_at = models.DateTimeField(_("expires"), default=default_expiry)
 
     result = models.JSONField(_("result"), null=True, blank=True)
+    #: The summary's counts at the checkpoint (``Tally.counts()``): a
+    #: checkpoint writes ``result``, with its lists, only when they changed.
+    progress = models.JSONField(_("counts"), null=True, blank=True, editable=False)
     #: ``{kind: {"count": n, "jsonl": name, "csv": name}}`` for the result files.
     files = models.JSONField(_("result files"), default=dict, blank=True)
 
@@ -240,6 +243,8 @@ class BulkJobChunk(models.Model):
     failed = models.PositiveIntegerField(_("failed"), default=0)
     #: The chunk's summary (a ``Tally``), or why it failed.
     result = models.JSONField(_("result"), null=True, blank=True)
+    #: The summary's counts at the checkpoint, as the job's ``progress``.
+    progress = models.JSONField(_("counts"), null=True, blank=True, editable=False)
     lease = models.UUIDField(_("lease"), null=True, blank=True, editable=False)
     worker = models.CharField(_("worker"), max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)

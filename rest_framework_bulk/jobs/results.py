@@ -152,9 +152,19 @@ class Tally:
         #: How many ids of each list there are, kept or not.
         self.id_counts: dict[str, int] = {name: 0 for name in ID_LISTS.values()}
         self.truncated = False
+        #: Whether the lists (errors, ids) changed since ``checkpoint_fields()``.
+        self.changed = False
 
     @classmethod
-    def from_dict(cls, data: Mapping | None, total: int, *, dry_run: bool = False) -> Tally:
+    def from_dict(
+        cls,
+        data: Mapping | None,
+        total: int,
+        *,
+        dry_run: bool = False,
+        progress: Mapping | None = None,
+    ) -> Tally:
+        """The tally ``as_dict()`` stored, with the later ``counts()`` of ``progress``."""
         tally = cls(total, dry_run=dry_run)
         if data:
             tally.success_count = data.get("success_count", 0)
@@ -165,7 +175,34 @@ class Tally:
                 tally.ids[name] = list(data.get(name, []))
                 tally.id_counts[name] = counts.get(name, len(tally.ids[name]))
             tally.truncated = data.get("truncated", False)
+        if data and progress:
+            tally.success_count = progress["success_count"]
+            tally.error_count = progress["error_count"]
+            tally.id_counts.update(progress["id_counts"])
+            tally.truncated = progress["truncated"]
         return tally
+
+    def counts(self) -> dict:
+        """The counts of ``as_dict()``, without its lists."""
+        return {
+            "success_count": self.success_count,
+            "error_count": self.error_count,
+            "id_counts": dict(self.id_counts),
+            "truncated": self.truncated,
+        }
+
+    def checkpoint_fields(self) -> dict:
+        """The fields a checkpoint writes: ``progress``, and ``result`` when the lists changed.
+
+        Once the lists are full (``JOB_MAX_ERRORS``, ``JOB_MAX_IDS``) they no
+        longer change, and writing them again at every batch would cost more
+        than the batch's own inserts.
+        """
+        fields: dict[str, Any] = {"progress": self.counts()}
+        if self.changed:
+            fields["result"] = self.as_dict()
+            self.changed = False
+        return fields
 
     @property
     def processed(self) -> int:
@@ -178,8 +215,10 @@ class Tally:
             if "code" in record:
                 self.error_count += 1
                 if len(self.errors) >= max_errors:
+                    self.changed = self.changed or not self.truncated
                     self.truncated = True
                     continue
+                self.changed = True
                 item = items[record["index"] - start]
                 self.errors.append(
                     summary_error(
@@ -196,9 +235,11 @@ class Tally:
                 if name is not None and "id" in record:
                     self.id_counts[name] += 1
                     if len(self.ids[name]) >= max_ids:
+                        self.changed = self.changed or not self.truncated
                         self.truncated = True
                     else:
                         self.ids[name].append(record["id"])
+                        self.changed = True
 
     def refuse(self) -> None:
         """Nothing was written after all: the items that passed do not count."""

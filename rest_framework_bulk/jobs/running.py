@@ -293,7 +293,11 @@ class Execution:
     def run_lenient(self, view) -> None:
         """Write batch by batch, each committed with its checkpoint; report the invalid items."""
         job = self.job
-        tally = Tally.from_dict(job.result, job.total) if job.checkpoint else Tally(job.total)
+        tally = (
+            Tally.from_dict(job.result, job.total, progress=job.progress)
+            if job.checkpoint
+            else Tally(job.total)
+        )
         self.save_progress(
             phase=Phase.WRITING,
             processed=job.checkpoint,
@@ -583,7 +587,7 @@ class Execution:
             processed=end,
             succeeded=tally.success_count,
             failed=tally.error_count,
-            result=tally.as_dict(),
+            **tally.checkpoint_fields(),
             message=self.progress_message(Phase.WRITING, end),
             heartbeat_at=timezone.now(),
         )

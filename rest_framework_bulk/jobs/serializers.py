@@ -66,6 +66,9 @@ class BulkJobSerializer(serializers.ModelSerializer):
         if job.result is None:
             return None
         result = dict(job.result)
+        if job.progress and not job.is_finished:
+            # The counts at the last checkpoint (the lists may be older).
+            result.update(job.progress)
         limit = api_settings.JOB_STATUS_MAX_IDS
         # The stored lists may be cut already (`JOB_MAX_IDS`): the counts are the truth.
         counts = dict(result.get("id_counts") or {})

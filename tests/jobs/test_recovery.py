@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from rest_framework_bulk.jobs import running as execution
@@ -24,7 +25,7 @@ from rest_framework_bulk.jobs.running import Execution, LeaseLost
 from tests.models import SimpleModel
 
 from .support import wait_until
-from .test_execution import finished, items, submit
+from .test_execution import finished, items, status, submit
 
 pytestmark = [pytest.mark.urls("tests.jobs.urls"), pytest.mark.django_db(transaction=True)]
 
@@ -325,3 +326,84 @@ def test_a_running_job_whose_input_vanished_fails_on_its_next_attempt(
     assert SimpleModel.objects.count() == 10
     assert (job.succeeded, job.processed, job.result["unprocessed_count"]) == (10, 10, 20)
     assert execution.run_job(job.pk) == execution.GONE
+
+
+def checkpoint_statements(statements: list[str]) -> list[str]:
+    """The SET clauses of the checkpoint UPDATEs among ``statements``."""
+    table = connection.ops.quote_name(BulkJob._meta.db_table)
+    checkpoint = connection.ops.quote_name("checkpoint") + " = "
+    clauses = []
+    for sql in statements:
+        if sql.startswith(f"UPDATE {table} SET"):
+            clause = sql.split(" WHERE ")[0]
+            if checkpoint in clause:
+                clauses.append(clause)
+    return clauses
+
+
+def test_a_checkpoint_writes_the_summary_lists_only_while_they_change(
+    no_workers, api, job_settings
+):
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_MAX_IDS": 15}
+    job = submit(api, "/jobs/simple/", items(50), prefer="handling=lenient")
+    statements: list[str] = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        assert execution.run_job(job.pk) == execution.RAN
+
+    clauses = checkpoint_statements(statements)
+    result = connection.ops.quote_name("result") + " = "
+    # Five batches of ten: the first adds ten ids, the second five and
+    # drops five (the list is cut); after that only the counts change.
+    assert [result in clause for clause in clauses] == [True, True, False, False, False]
+    job.refresh_from_db()
+    assert job.progress is None
+    assert (job.result["success_count"], job.result["id_counts"]["created_ids"]) == (50, 50)
+    assert len(job.result["created_ids"]) == 15
+    assert job.result["truncated"] is True
+
+
+@pytest.fixture
+def crash_after_three_batches(monkeypatch):
+    calls = []
+    check_stop = Execution.check_stop
+
+    def crashing(self, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise Crash
+        return check_stop(self, **kwargs)
+
+    monkeypatch.setattr(Execution, "check_stop", crashing)
+
+
+def test_a_resumed_job_counts_what_its_checkpoint_counted(
+    no_workers, api, job_settings, monkeypatch, crash_after_three_batches
+):
+    job_settings.REST_FRAMEWORK_BULK = {**job_settings.REST_FRAMEWORK_BULK, "JOB_MAX_IDS": 5}
+    job = submit(api, "/jobs/simple/", items(50), prefer="handling=lenient")
+
+    with pytest.raises(Crash):
+        execution.run_job(job.pk)
+    monkeypatch.undo()
+
+    crashed = BulkJob.objects.get(pk=job.pk)
+    # The lists were full after the first batch: the summary stored then
+    # counts ten items, the checkpoint's counts thirty.
+    assert (crashed.checkpoint, crashed.result["success_count"]) == (30, 10)
+    assert crashed.progress["success_count"] == 30
+    shown = status(api, crashed)["result"]
+    assert (shown["success_count"], shown["id_counts"]["created_ids"]) == (30, 30)
+
+    make_stale(job)
+    call_command("run_bulk_jobs", "--once")
+
+    job.refresh_from_db()
+    assert (job.state, job.succeeded) == ("SUCCESS", 50)
+    assert SimpleModel.objects.count() == 50
+    assert (job.result["success_count"], job.result["id_counts"]["created_ids"]) == (50, 50)
+    assert len(job.result["created_ids"]) == 5
