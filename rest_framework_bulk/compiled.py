@@ -63,6 +63,7 @@ from rest_framework import fields, relations, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty, get_error_detail
 from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings as drf_settings
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .csv import CSVRow
@@ -627,6 +628,18 @@ def _field_renderer(field) -> Callable[[Any], Any]:
                 return value
             return represent(value)
 
+    elif kind == "decimal" and _plain_decimal_output(field):
+        exponent = -field.decimal_places
+        digits = field.max_digits
+
+        def convert(value):
+            if type(value) is Decimal:
+                shape = value.as_tuple()
+                if shape.exponent == exponent and (digits is None or len(shape.digits) <= digits):
+                    # Already at the field's precision: quantize() keeps it as it is.
+                    return f"{value:f}"
+            return represent(value)
+
     else:
         convert = represent
 
@@ -643,6 +656,17 @@ def _field_renderer(field) -> Callable[[Any], Any]:
         return convert(value)
 
     return render
+
+
+def _plain_decimal_output(field) -> bool:
+    """Whether DRF renders the field's decimals as the text of the quantized value."""
+    return bool(
+        field.decimal_places is not None
+        and getattr(field, "coerce_to_string", drf_settings.COERCE_DECIMAL_TO_STRING)
+        and not field.localize
+        and not getattr(field, "normalize_output", False)
+        and not _instance_overrides(field, ("quantize",))
+    )
 
 
 def child_renderer(list_serializer) -> Callable[[Any], Any]:

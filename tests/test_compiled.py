@@ -734,6 +734,11 @@ NATIVE_VALUES = {
     "float": st.one_of(st.floats(), st.integers(-(2**60), 2**60), st.sampled_from(["1.5", "x"])),
     "decimal": st.one_of(
         st.decimals(allow_nan=False, allow_infinity=False),
+        # At a field's own precision, as the database returns them.
+        st.integers(0, 4).flatmap(
+            lambda places: st.decimals(allow_nan=False, allow_infinity=False, places=places)
+        ),
+        st.sampled_from([decimal.Decimal(v) for v in ("NaN", "-Infinity", "-0.00", "1E+2")]),
         st.integers(-(10**6), 10**6),
         st.floats(allow_nan=False, allow_infinity=False),
         st.sampled_from(["1.25", " 3 ", decimal.Decimal("1E+2")]),
