@@ -385,13 +385,16 @@ class BulkListSerializer(ListSerializer):
         raise_errors_on_nested_writes(
             "create", self.child, validated_data[0] if validated_data else {}
         )
-        build = writers.instance_builder(model)
+        build = writers.InstanceBuilder(model, self.db)
         objects = [(index, build(attrs)) for index, attrs in entries]
 
         def write(batch):
             writers.insert_rows(model, [obj for _, obj in batch], self.batch_size, self.db)
 
-        return self.write_in_batches(objects, write, "created")
+        try:
+            return self.write_in_batches(objects, write, "created")
+        finally:
+            build.finish()
 
     def update(self, instances: list, validated_data: list[dict]) -> list:
         """Update ``instances`` (lined up with ``validated_data``)."""

@@ -17,6 +17,7 @@ can go out in such batches or must be saved one ``save()`` at a time.
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,8 +29,10 @@ from django.db import (
     InternalError,
     connections,
     models,
+    router,
 )
 from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.signals import post_init, post_save, pre_init, pre_save
 from rest_framework import serializers
@@ -44,8 +47,8 @@ def max_params(connection) -> int:
     return limit or 65_000
 
 
-def instance_builder(model) -> Callable[[dict], models.Model]:
-    """What makes ``model(**attrs)`` for each item of a batch insert.
+class InstanceBuilder:
+    """What makes ``model(**attrs)`` for each item of a batch insert on ``using``.
 
     For a model that leaves construction to Django (no ``__init__()`` of its
     own, no ``pre_init``/``post_init`` receivers), the field loop of
@@ -54,47 +57,109 @@ def instance_builder(model) -> Callable[[dict], models.Model]:
     and cached), to the item's value or the field's default. An item with
     any other key (a property, a field named twice) is built by
     ``model(**attrs)`` itself.
+
+    A foreign key to a saved object of ``using``, with Django's own
+    descriptor and no database routers to ask, is set by its column, as the
+    descriptor would set it; the object goes in the instance's cache once
+    the rows are inserted (``finish()``), so that ``bulk_create()`` has no
+    cached relation to check.
     """
-    opts = model._meta
 
-    def construct(attrs: dict) -> models.Model:
-        return model(**attrs)
+    def __init__(self, model, using: str):
+        self.model = model
+        self.using = using
+        self.cached: list[tuple[models.Model, str, models.Model]] = []
+        self.build = self.compile()
 
-    if (
-        opts.abstract
-        or model.__init__ is not models.Model.__init__
-        or model.__new__ is not object.__new__
-        or type(model).__call__ is not type.__call__
-        or pre_init.has_listeners(model)
-        or post_init.has_listeners(model)
-    ):
-        return construct
-    steps = []
-    for field in opts.fields:
-        if field.column is None or getattr(field, "generated", False):
-            continue  # Django's __init__() skips them too
-        related = field.name if isinstance(field.remote_field, ForeignObjectRel) else None
-        steps.append((related, field.attname, field.get_default))
-    new = object.__new__
+    def __call__(self, attrs: dict) -> models.Model:
+        return self.build(attrs)
 
-    def build(attrs: dict) -> models.Model:
-        obj = new(model)
-        obj._state = ModelState()
-        used = 0
-        for related, attname, default in steps:
-            if related is not None and related in attrs:
-                setattr(obj, related, attrs[related])
-                used += 1
-            elif attname in attrs:
-                setattr(obj, attname, attrs[attname])
-                used += 1
-            else:
-                setattr(obj, attname, default())
-        if used != len(attrs):
+    def finish(self) -> None:
+        """Cache the related objects set by their columns."""
+        for obj, name, value in self.cached:
+            obj._state.fields_cache[name] = value
+        self.cached = []
+
+    def compile(self) -> Callable[[dict], models.Model]:
+        model = self.model
+        opts = model._meta
+
+        def construct(attrs: dict) -> models.Model:
             return model(**attrs)
-        return obj
 
-    return build
+        if (
+            opts.abstract
+            or model.__init__ is not models.Model.__init__
+            or model.__new__ is not object.__new__
+            or type(model).__call__ is not type.__call__
+            or pre_init.has_listeners(model)
+            or post_init.has_listeners(model)
+        ):
+            return construct
+        steps = []
+        for field in opts.fields:
+            if field.column is None or getattr(field, "generated", False):
+                continue  # Django's __init__() skips them too
+            related = field.name if isinstance(field.remote_field, ForeignObjectRel) else None
+            # setattr() of an attribute without a data descriptor (most fields)
+            # stores the value in the instance's __dict__: do that directly.
+            plain = not hasattr(inspect.getattr_static(model, field.attname, None), "__set__")
+            key = self.key_column(field) if related is not None else None
+            steps.append((related, field.attname, field.get_default, plain, key))
+        new = object.__new__
+        cached = self.cached
+        using = self.using
+
+        def build(attrs: dict) -> models.Model:
+            obj = new(model)
+            values = obj.__dict__
+            values["_state"] = ModelState()
+            used = 0
+            for related, attname, default, plain, key in steps:
+                if related is not None and related in attrs:
+                    value = attrs[related]
+                    used += 1
+                    state = getattr(value, "_state", None)
+                    if (
+                        key is not None
+                        and type(value) is key[0]
+                        and state.db == using
+                        and not state.adding
+                    ):
+                        values[attname] = getattr(value, key[1])
+                        cached.append((obj, related, value))
+                    else:
+                        setattr(obj, related, value)
+                    continue
+                if attname in attrs:
+                    value = attrs[attname]
+                    used += 1
+                else:
+                    value = default()
+                if plain:
+                    values[attname] = value
+                else:
+                    setattr(obj, attname, value)
+            if used != len(attrs):
+                return model(**attrs)
+            return obj
+
+        return build
+
+    def key_column(self, field) -> tuple[type, str] | None:
+        """``(related model, attribute)`` when ``field`` may be set by its column (see the class)."""
+        if router.routers or field.one_to_one or not field.many_to_one:
+            return None
+        if type(inspect.getattr_static(self.model, field.name, None)) is not (
+            ForwardManyToOneDescriptor
+        ):
+            return None
+        if len(field.related_fields) != 1:
+            return None
+        remote = field.remote_field.model
+        if remote._meta.concrete_model is not remote:
+            return None  # a proxy's objects are instances of another class too
+        return remote, field.related_fields[0][1].attname
 
 
 def insert_rows(model, objs: list, batch_size: int, using: str) -> list:
