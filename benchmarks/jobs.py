@@ -72,6 +72,13 @@ def parse_args(argv=None):
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip bulk_create() of the same rows"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of the 100 000-row job per worker count in the table; the fastest "
+        "is shown (default 3)",
+    )
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -216,6 +223,9 @@ def run_once(args) -> dict:
         generated = time.perf_counter() - started
         size = os.path.getsize(path)
 
+        # A second worker is up before the upload, as a deployment's workers
+        # are, so that its start-up is not counted as the job's time.
+        helper = start_helper(name) if args.workers > 1 else None
         if not args.no_tracemalloc:
             import tracemalloc
 
@@ -223,18 +233,20 @@ def run_once(args) -> dict:
         sampler = RSSSampler()
         sampler.start()
         rss_before = current_rss()
-        started = time.perf_counter()
-        response = upload(path, user)
-        submitted = time.perf_counter() - started
-        assert response.status_code == 202, response.content[:500]
-        job_id = response.data["task_id"]
-
         from rest_framework_bulk.jobs.models import BulkJob
         from rest_framework_bulk.jobs.running import run_job
 
-        helper = start_helper(name) if args.workers > 1 else None
         try:
+            started = time.perf_counter()
+            response = upload(path, user)
+            submitted = time.perf_counter() - started
+            assert response.status_code == 202, response.content[:500]
+            job_id = response.data["task_id"]
             run_job(job_id)
+        except BaseException:
+            if helper is not None:
+                helper.kill()
+            raise
         finally:
             if helper is not None:
                 helper.wait(600)
@@ -403,9 +415,18 @@ def table(args) -> int:
     """The 100 000-row job on 1 and 2 workers, and the 1 000 000-row job beside a tenth."""
     for line in machine():
         print(line)
-    # tracemalloc slows Python down: never on for the rates.
-    one = child(args, rows=100_000, workers=1, tracemalloc=False)
-    two = child(args, rows=100_000, workers=2, tracemalloc=False)
+    # tracemalloc slows Python down: never on for the rates. The runs on one
+    # and two workers alternate, and the fastest of each is shown (as the
+    # request benchmarks show the best of their runs), against the fastest
+    # bulk_create() of them all.
+    ones, twos = [], []
+    for _ in range(max(args.repeat, 1)):
+        ones.append(child(args, rows=100_000, workers=1, tracemalloc=False))
+        twos.append(child(args, rows=100_000, workers=2, tracemalloc=False))
+    floor = max(result["bulk_create_rows_per_second"] or 0 for result in ones + twos)
+    one = {**max(ones, key=lambda result: result["rows_per_second"])}
+    two = {**max(twos, key=lambda result: result["rows_per_second"])}
+    one["bulk_create_rows_per_second"] = two["bulk_create_rows_per_second"] = floor
     big = child(args, rows=1_000_000, workers=1, baseline=False, tracemalloc=False)
     tenth = child(args, rows=100_000, workers=1, baseline=False, tracemalloc=False)
     rows = [
@@ -415,11 +436,9 @@ def table(args) -> int:
     print()
     print(f"{'case':44} {'rows/s':>9} {'bulk_create rows/s':>19} {'time vs bulk_create':>20}")
     for label, result in rows:
-        ratio = result["bulk_create_rows_per_second"] / result["rows_per_second"]
-        print(
-            f"{label:44} {result['rows_per_second']:>9} "
-            f"{result['bulk_create_rows_per_second']:>19} {ratio:>19.2f}x"
-        )
+        floor = result["bulk_create_rows_per_second"]
+        ratio = f"{floor / result['rows_per_second']:.2f}x" if floor else "-"
+        print(f"{label:44} {result['rows_per_second']:>9} {floor or '-':>19} {ratio:>20}")
     print(
         f"{'speed-up of 2 workers over 1':44} "
         f"{two['rows_per_second'] / one['rows_per_second']:>9.2f}x"
@@ -433,7 +452,12 @@ def table(args) -> int:
             f"{result['rss_peak_sampled_mb']:>12} {result['max_rss_mb']:>11}"
         )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    for result in (one, two, big, tenth):
+    print(
+        f"runs: {len(ones)} per worker count; rows/s of each: "
+        f"1 worker {', '.join(str(r['rows_per_second']) for r in ones)}; "
+        f"2 workers {', '.join(str(r['rows_per_second']) for r in twos)}"
+    )
+    for result in (*ones, *twos, big, tenth):
         assert result["state"] == "SUCCESS" and result["products_in_db"] == result["rows"], result
     return 0
 
