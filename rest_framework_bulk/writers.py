@@ -38,6 +38,7 @@ from django.db.models.signals import post_init, post_save, pre_init, pre_save
 from rest_framework import serializers
 from rest_framework.utils import model_meta
 
+from .lookups import filtered_in_chunks
 from .validation import chunks, query_chunk_size
 from .versions import StaleVersion
 
@@ -243,8 +244,10 @@ def delete_returning(
     """Delete the rows of ``queryset`` whose ``model_field`` is one of ``values``.
 
     One ``DELETE ... WHERE pk IN (SELECT pk FROM <queryset> WHERE ...)
-    RETURNING pk, <field>`` per batch: the rows are never fetched first, and
-    the rows outside ``queryset`` (the view's scope) are never touched.
+    RETURNING pk, <field>`` per batch (on PostgreSQL one in all, the values
+    bound as one array; see :mod:`~rest_framework_bulk.lookups`): the rows
+    are never fetched first, and the rows outside ``queryset`` (the view's
+    scope) are never touched.
     Returns the deleted rows' primary keys by ``model_field`` value. Only for
     a model that Django's collector could delete fast (no cascades, no
     signals); see ``can_delete_returning()``.
@@ -263,9 +266,8 @@ def delete_returning(
     deleted: dict = {}
     size = query_chunk_size(queryset, batch_size)
     with connection.cursor() as cursor:
-        for chunk in chunks(wanted, size):
-            scope = queryset.filter(**{f"{name}__in": chunk}).order_by().values_list("pk")
-            subquery, params = scope.query.sql_with_params()
+        for _chunk, named in filtered_in_chunks(queryset, name, wanted, size):
+            subquery, params = named.order_by().values_list("pk").query.sql_with_params()
             cursor.execute(
                 f"DELETE FROM {table} WHERE {table}.{quote(pk.column)} IN ({subquery}) "
                 f"RETURNING {returning}",
