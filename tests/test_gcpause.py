@@ -130,3 +130,29 @@ def test_overlapping_pauses_resume_when_the_last_ends():
     with gcpause.paused(), gcpause.paused():
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("limit", [0.0, 60.0])
+def test_pauses_that_overlap_without_end_still_collect_now_and_then(monkeypatch, limit):
+    monkeypatch.setattr(gcpause, "MAX_PAUSE", limit)
+    collections = []
+
+    def record(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    first, second = gcpause.paused(), gcpause.paused()
+    gc.callbacks.append(record)
+    try:
+        first.__enter__()
+        second.__enter__()
+        # The first ends while the second still holds the collector.
+        first.__exit__(None, None, None)
+        assert not gc.isenabled()
+        # Past MAX_PAUSE, a full collection all the same; before it, none.
+        assert collections == ([2] if limit == 0.0 else [])
+        second.__exit__(None, None, None)
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(record)
+        gc.enable()
