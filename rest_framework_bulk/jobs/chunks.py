@@ -53,7 +53,6 @@ from django.db import (
     IntegrityError,
     InterfaceError,
     OperationalError,
-    connections,
     router,
     transaction,
 )
@@ -66,7 +65,7 @@ from .. import gcpause
 from ..settings import api_settings
 from . import ending, files
 from .context import build_view
-from .leases import Heartbeat, jobs_db, worker_name
+from .leases import Heartbeat, claim_first, jobs_db, worker_name
 from .models import BulkJob, BulkJobChunk
 from .results import Tally
 from .running import (
@@ -217,18 +216,7 @@ def claim_next(lease: uuid.UUID, job_id=None):
         .order_by("job_id", "index")
         .values_list("pk", flat=True)
     )
-    db = router.db_for_write(BulkJobChunk)
-    if connections[db].features.has_select_for_update_skip_locked:
-        with transaction.atomic(using=db):
-            for pk in candidates.select_for_update(skip_locked=True)[:1]:
-                if claim(pk, lease):
-                    return pk
-        return None
-    # Without SKIP LOCKED (SQLite) the conditional UPDATE alone decides who wins.
-    for pk in candidates[:10]:
-        if claim(pk, lease):
-            return pk
-    return None
+    return claim_first(candidates, lambda pk: claim(pk, lease), router.db_for_write(BulkJobChunk))
 
 
 def work(job_id=None, *, stop: threading.Event | None = None) -> int:

@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
@@ -60,16 +61,24 @@ def claim(job_id, lease: uuid.UUID) -> bool:
 def claim_next(lease: uuid.UUID):
     """Take the oldest claimable job; returns its id, or ``None``."""
     candidates = BulkJob.objects.claimable().order_by("created_at").values_list("pk", flat=True)
-    db = jobs_db()
-    if connections[db].features.has_select_for_update_skip_locked:
-        with transaction.atomic(using=db):
+    return claim_first(candidates, lambda pk: claim(pk, lease), jobs_db())
+
+
+def claim_first(candidates, take: Callable[[Any], bool], using: str):
+    """The first of ``candidates`` (primary keys, in order) that ``take(pk)`` wins, or ``None``.
+
+    ``take`` is a conditional UPDATE that only one worker can win. Where the
+    database has ``SKIP LOCKED``, workers skip the rows another is claiming;
+    elsewhere (SQLite) the UPDATE alone decides, among the first few.
+    """
+    if connections[using].features.has_select_for_update_skip_locked:
+        with transaction.atomic(using=using):
             for pk in candidates.select_for_update(skip_locked=True)[:1]:
-                if claim(pk, lease):
+                if take(pk):
                     return pk
         return None
-    # Without SKIP LOCKED (SQLite) the conditional UPDATE alone decides who wins.
     for pk in candidates[:10]:
-        if claim(pk, lease):
+        if take(pk):
             return pk
     return None
 
