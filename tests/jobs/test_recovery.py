@@ -133,12 +133,17 @@ class Crash(BaseException):
 
 @pytest.fixture
 def crash_after_first_batch(monkeypatch):
+    crash_after(monkeypatch, batches=1)
+
+
+def crash_after(monkeypatch, batches: int) -> None:
+    """The worker dies as it starts the batch after ``batches`` batches."""
     calls = []
     check_stop = Execution.check_stop
 
     def crashing(self, **kwargs):
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == batches + 1:
             raise Crash
         return check_stop(self, **kwargs)
 
@@ -369,16 +374,7 @@ def test_a_checkpoint_writes_the_summary_lists_only_while_they_change(
 
 @pytest.fixture
 def crash_after_three_batches(monkeypatch):
-    calls = []
-    check_stop = Execution.check_stop
-
-    def crashing(self, **kwargs):
-        calls.append(1)
-        if len(calls) == 4:
-            raise Crash
-        return check_stop(self, **kwargs)
-
-    monkeypatch.setattr(Execution, "check_stop", crashing)
+    crash_after(monkeypatch, batches=3)
 
 
 def test_a_resumed_job_counts_what_its_checkpoint_counted(
