@@ -436,9 +436,10 @@ class PrefetchedQuerySet:
         existing: dict[tuple, set] = {}
         columns = [cls._column(model, source) for source in sources]
         size = query_chunk_size(queryset, batch.batch_size, len(sources))
+        found: Iterable[tuple[Sequence, models.QuerySet]]
         if len(columns) == 1:
-            filtered = filtered_in_chunks(queryset, columns[0], [key[0] for key in wanted], size)
-            found = (([[value] for value in chunk], filtered) for chunk, filtered in filtered)
+            single = filtered_in_chunks(queryset, columns[0], [key[0] for key in wanted], size)
+            found = (([[value] for value in chunk], named) for chunk, named in single)
         else:
             found = (
                 (
@@ -452,9 +453,9 @@ class PrefetchedQuerySet:
                 )
                 for chunk in chunks(wanted, size)
             )
-        for chunk, filtered in found:
+        for chunk, named in found:
             try:
-                for *values, pk in filtered.order_by().values_list(*columns, "pk"):
+                for *values, pk in named.order_by().values_list(*columns, "pk"):
                     normal = tuple(_normalise(value, vendor) for value in values)
                     existing.setdefault(normal, set()).add(pk)
             except (TypeError, ValueError, ArithmeticError, DjangoValidationError):

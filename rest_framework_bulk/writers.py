@@ -69,7 +69,7 @@ class InstanceBuilder:
     def __init__(self, model, using: str):
         self.model = model
         self.using = using
-        self.cached: list[tuple[models.Model, str, models.Model]] = []
+        self.cached: list[tuple[models.Model, str, Any]] = []
         self.build = self.compile()
 
     def __call__(self, attrs: dict) -> models.Model:
@@ -118,14 +118,13 @@ class InstanceBuilder:
             used = 0
             for related, attname, default, plain, key in steps:
                 if related is not None and related in attrs:
-                    value = attrs[related]
+                    value: Any = attrs[related]
                     used += 1
-                    state = getattr(value, "_state", None)
                     if (
                         key is not None
                         and type(value) is key[0]
-                        and state.db == using
-                        and not state.adding
+                        and value._state.db == using
+                        and not value._state.adding
                     ):
                         values[attname] = getattr(value, key[1])
                         cached.append((obj, related, value))
@@ -147,7 +146,7 @@ class InstanceBuilder:
 
         return build
 
-    def key_column(self, field) -> tuple[type, str] | None:
+    def key_column(self, field) -> tuple[type[models.Model], str] | None:
         """``(related model, attribute)`` when ``field`` may be set by its column (see the class)."""
         if router.routers or field.one_to_one or not field.many_to_one:
             return None

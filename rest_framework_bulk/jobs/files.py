@@ -208,6 +208,7 @@ class InputCursor:
         """The next item, ``_END`` at the end; lines are decoded a run at a time, never past ``stop``."""
         decoded = self._decoded
         if not decoded:
+            assert self._source is not None, "take() opens the input first"
             if self._decode is None:
                 return next(self._source, _END)
             count = (
