@@ -385,7 +385,8 @@ class BulkListSerializer(ListSerializer):
         raise_errors_on_nested_writes(
             "create", self.child, validated_data[0] if validated_data else {}
         )
-        build = writers.InstanceBuilder(model, self.db)
+        builder = writers.InstanceBuilder(model, self.db)
+        build = builder.build
         objects = [(index, build(attrs)) for index, attrs in entries]
 
         def write(batch):
@@ -394,7 +395,7 @@ class BulkListSerializer(ListSerializer):
         try:
             return self.write_in_batches(objects, write, "created")
         finally:
-            build.finish()
+            builder.finish()
 
     def update(self, instances: list, validated_data: list[dict]) -> list:
         """Update ``instances`` (lined up with ``validated_data``)."""

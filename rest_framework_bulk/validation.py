@@ -419,27 +419,27 @@ class PrefetchedQuerySet:
         plain = (int, str) if vendor != "mysql" else (int,)
         for index, key in enumerate(keys):
             if len(key) == 1 and type(key[0]) in plain:
-                # One text or integer value, its own normal form (most keys).
+                # One text or integer value, its own normal form and query value (most keys).
                 normal = (key[0],)
+                query = key
             elif any(value is empty or value is None for value in key):
                 continue
             else:
                 normal = tuple(_normalise(value, vendor) for value in key)
+                query = [value.pk if isinstance(value, models.Model) else value for value in key]
             indexes = claims.get(normal)
             if indexes is None:
-                wanted.append(
-                    [value.pk if isinstance(value, models.Model) else value for value in key]
-                )
+                wanted.append(query)
                 claims[normal] = [index]
             else:
                 indexes.append(index)
         existing: dict[tuple, set] = {}
         columns = [cls._column(model, source) for source in sources]
         size = query_chunk_size(queryset, batch.batch_size, len(sources))
+        # Chunks of values (one column) or of keys (several).
         found: Iterable[tuple[Sequence, models.QuerySet]]
         if len(columns) == 1:
-            single = filtered_in_chunks(queryset, columns[0], [key[0] for key in wanted], size)
-            found = (([[value] for value in chunk], named) for chunk, named in single)
+            found = filtered_in_chunks(queryset, columns[0], [key[0] for key in wanted], size)
         else:
             found = (
                 (
@@ -460,7 +460,7 @@ class PrefetchedQuerySet:
                     existing.setdefault(normal, set()).add(pk)
             except (TypeError, ValueError, ArithmeticError, DjangoValidationError):
                 # A value the database cannot compare: leave it to the real query.
-                for key in chunk:
+                for key in chunk if len(columns) > 1 else ([value] for value in chunk):
                     claims.pop(tuple(_normalise(value, vendor) for value in key), None)
         return cls(batch, queryset, sources, existing, claims)
 

@@ -79,7 +79,7 @@ class InstanceBuilder:
         """Cache the related objects set by their columns."""
         for obj, name, value in self.cached:
             obj._state.fields_cache[name] = value
-        self.cached = []
+        self.cached.clear()
 
     def compile(self) -> Callable[[dict], models.Model]:
         model = self.model
@@ -116,6 +116,7 @@ class InstanceBuilder:
             values = obj.__dict__
             values["_state"] = ModelState()
             used = 0
+            linked = len(cached)
             for related, attname, default, plain, key in steps:
                 if related is not None and related in attrs:
                     value: Any = attrs[related]
@@ -141,6 +142,7 @@ class InstanceBuilder:
                 else:
                     setattr(obj, attname, value)
             if used != len(attrs):
+                del cached[linked:]  # not this object's after all
                 return model(**attrs)
             return obj
 
