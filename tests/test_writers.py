@@ -24,8 +24,10 @@ from django.db import (
 from django.db.models.signals import post_init, pre_init
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIRequestFactory
 
 from rest_framework_bulk.exceptions import RequestError, as_api_exception
+from rest_framework_bulk.generics import ListBulkCreateUpdateDestroyAPIView
 from rest_framework_bulk.versions import StaleVersion
 from rest_framework_bulk.writers import (
     InstanceBuilder,
@@ -38,6 +40,7 @@ from rest_framework_bulk.writers import (
 
 from .factories import AccountFactory, DocumentFactory, ItemFactory
 from .models import Account, Document, Item, Ticket
+from .serializers import ItemSerializer
 
 pytestmark = pytest.mark.django_db
 
@@ -178,6 +181,20 @@ def test_instance_builder_leaves_other_keys_to_the_model():
         build({"name": "a", "nope": 1})
 
     assert str(built.value) == str(own.value)
+
+
+def test_instance_builder_keeps_no_link_for_an_item_the_model_builds():
+    account = AccountFactory()
+    builder = InstanceBuilder(Item, "default")
+
+    with pytest.raises(TypeError):
+        builder({"account": account, "sku": "S", "nope": 1})
+    assert builder.cached == []
+
+    built = builder({"account": account, "sku": "S", "ref": "R"})
+    builder.finish()
+    assert built._state.fields_cache == {"account": account}
+    assert builder.cached == []
 
 
 def unsaved_account():
@@ -586,3 +603,35 @@ def test_a_deadlock_is_transient_and_not_a_refusal():
     [exc] = errors
     assert is_transient_error(exc)
     assert not is_refusal(exc)
+
+
+class ItemsView(ListBulkCreateUpdateDestroyAPIView):
+    queryset = Item.objects.all()
+    serializer_class = ItemSerializer
+    authentication_classes = []
+    permission_classes = []
+    #: What ``perform_bulk_create()`` read of each object's account, and the queries that took.
+    read: list = []
+
+    def perform_bulk_create(self, serializer):
+        super().perform_bulk_create(serializer)
+        with CaptureQueriesContext(connection) as captured:
+            names = [obj.account.name for obj in serializer.instance]
+        ItemsView.read = [names, len(captured.captured_queries)]
+
+
+def test_a_bulk_create_caches_each_account_for_the_hooks_after_it():
+    accounts = [AccountFactory(), AccountFactory()]
+    items = [
+        {"account": accounts[n % 2].pk, "sku": f"S{n}", "ref": f"R{n}", "name": "n"}
+        for n in range(6)
+    ]
+    request = APIRequestFactory().post("/", items, format="json")
+
+    response = ItemsView.as_view()(request)
+
+    assert response.status_code == 201, response.data
+    assert [item["account"] for item in response.data] == [accounts[n % 2].pk for n in range(6)]
+    assert ItemsView.read == [[accounts[n % 2].name for n in range(6)], 0]
+    rows = Item.objects.order_by("sku").values_list("sku", "account_id")
+    assert list(rows) == [(f"S{n}", accounts[n % 2].pk) for n in range(6)]
